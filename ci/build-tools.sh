@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds (or finds cached) every binary the local cluster needs and prints the bin directory
+# that holds them all as its last line. Progress goes to stderr.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+CACHE="${DASK_TESTENV_CACHE:-$HOME/.cache/dask-kubernetes-operator}"
+command -v go >/dev/null || { echo "go is required to build the Kubernetes binaries (https://go.dev/dl)" >&2; exit 1; }
+bash "$here/build-k8s.sh" >&2
+bash "$here/build-etcd.sh" >&2
+bash "$here/build-helm.sh" >&2
+BIN="$CACHE/bin"; mkdir -p "$BIN"
+for b in "$CACHE"/k8s-v"${K8S_VERSION:-1.36.3}"/bin/* "$CACHE"/etcd-v"${ETCD_VERSION:-3.6.16}"/bin/* "$CACHE"/helm-v"${HELM_VERSION:-3.21.4}"/bin/*; do
+  ln -sf "$b" "$BIN/$(basename "$b")"
+done
+echo "$BIN"

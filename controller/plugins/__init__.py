@@ -1,0 +1,1 @@
+"""Built-in plugins. They are registered exactly like third-party plugins."""
