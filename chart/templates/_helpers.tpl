@@ -1,0 +1,100 @@
+{{/* Names and labels shared by every template. */}}
+
+{{- define "dask-kubernetes-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name: the release name, prefixed by the chart name unless it already
+contains it (so `--generate-name` gives "dask-kubernetes-operator-1666875935").
+*/}}
+{{- define "dask-kubernetes-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "dask-kubernetes-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "dask-kubernetes-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "dask-kubernetes-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "dask-kubernetes-operator.labels" -}}
+helm.sh/chart: {{ include "dask-kubernetes-operator.chart" . }}
+{{ include "dask-kubernetes-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "dask-kubernetes-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "dask-kubernetes-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* True when kopf serves every namespace (and so never lists namespaces). */}}
+{{- define "dask-kubernetes-operator.allNamespaces" -}}
+{{- if or (has "--all-namespaces" .Values.kopfArgs) (has "-A" .Values.kopfArgs) }}true{{ end }}
+{{- end }}
+
+{{/* Workers are scraped when metrics.worker.enabled and the PodMonitor is asked for (either spelling). */}}
+{{- define "dask-kubernetes-operator.workerPodMonitor" -}}
+{{- $w := .Values.metrics.worker }}
+{{- if and $w.enabled (or $w.podMonitor.enabled $w.serviceMonitor.enabled) }}true{{ end }}
+{{- end }}
+
+{{/*
+The operator's rules, namespaced part: exactly the calls the controller makes.
+Kept in one place so the Role and the ClusterRole cannot drift apart.
+*/}}
+{{- define "dask-kubernetes-operator.namespacedRules" -}}
+- apiGroups: [kubernetes.dask.org]
+  resources: [daskclusters, daskworkergroups, daskjobs, daskautoscalers]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [kubernetes.dask.org]
+  resources: [daskclusters/status, daskworkergroups/status, daskjobs/status, daskautoscalers/status]
+  verbs: [get, patch, update]
+- apiGroups: [kubernetes.dask.org]
+  resources: [daskclusters/scale, daskworkergroups/scale]
+  verbs: [get, patch, update]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}
+
+{{/* Cluster-scoped rules, only with rbac.cluster=true. */}}
+{{- define "dask-kubernetes-operator.clusterRules" -}}
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  verbs: [list, watch]
+{{- if not (include "dask-kubernetes-operator.allNamespaces" .) }}
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [list, watch]
+{{- end }}
+{{- end }}
