@@ -114,7 +114,9 @@ def _values_lines(node: Schema, depth: int) -> list[str]:
             lines.append(f"{indent}# Example:")
             example = yaml.safe_dump({name: child["x-example"]}, sort_keys=False, width=WIDTH)
             lines += [f"{indent}#   {line}" for line in example.splitlines()]
-        lines.append(f"{indent}{name}: {_flow(child['default'])}")
+        # A null default is written as an empty value: chartpress (ruamel) rewrites `null` that way.
+        default = "" if child["default"] is None else " " + _flow(child["default"])
+        lines.append(f"{indent}{name}:{default}")
     return lines
 
 
