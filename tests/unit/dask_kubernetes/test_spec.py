@@ -165,7 +165,7 @@ def test_env_dict_rejects_non_string_values(value: Any) -> None:
 
 
 def test_env_list_of_kubernetes_entries_is_kept() -> None:
-    env = [
+    env: list[dict[str, Any]] = [
         {"name": "FOO", "value": "bar"},
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
     ]
