@@ -1,0 +1,41 @@
+"""`python -m localcluster up|down|status|agent` (run with PYTHONPATH=ci; see ci/cluster)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import controlplane
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ci/cluster", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the local cluster (idempotent); prints `export KUBECONFIG=...`")
+    sub.add_parser("down", help="stop everything and remove namespaces, bridge, addresses")
+    sub.add_parser("status", help="say what runs")
+    agent = sub.add_parser("agent", help="(internal) run the process kubelet and service proxy")
+    agent.add_argument("--state", type=Path, required=True)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            cfg = controlplane.up()
+            print(f"export KUBECONFIG={cfg.kubeconfig}")
+            return 0
+        if args.command == "down":
+            controlplane.down()
+            return 0
+        if args.command == "status":
+            return controlplane.status()
+        from . import agent as agent_mod
+
+        agent_mod.run(args.state)
+        return 0
+    except controlplane.ClusterError as err:
+        print(f"ci/cluster {args.command}: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Where the local cluster keeps its state, which ports and addresses it uses.
+
+Everything is derived from the checkout that runs the cluster, so a fresh clone in another
+folder (CI) gets its own state directory and its own virtualenv for pod processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NODE_NAME = "local-node"
+BRIDGE = "dkbr0"
+BRIDGE_IP = "10.244.0.1"
+POD_CIDR = "10.244.0.0/16"
+POD_PREFIX_LEN = 16
+SERVICE_CIDR = "10.0.0.0/24"
+KUBERNETES_SERVICE_IP = "10.0.0.1"
+NETNS_PREFIX = "dkpod-"
+VETH_PREFIX = "dkv"
+CLUSTER_DOMAIN = "cluster.local"
+K8S_VERSION = os.environ.get("K8S_VERSION", "1.36.3")
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("DASK_LOCALCLUSTER_STATE") or REPO_ROOT / ".state" / "cluster")
+
+
+def venv_dir() -> Path:
+    """The virtualenv whose bin/ emulates every container image (first on pods' PATH)."""
+    env = os.environ.get("DASK_LOCALCLUSTER_VENV")
+    if env:
+        return Path(env)
+    candidate = REPO_ROOT / ".venv"
+    if (candidate / "bin" / "python").exists():
+        return candidate
+    return Path(sys.prefix)
+
+
+def bin_cache() -> Path:
+    cache = Path(os.environ.get("DASK_TESTENV_CACHE") or Path.home() / ".cache" / "dask-kubernetes-operator")
+    return cache / "bin"
+
+
+@dataclass
+class Ports:
+    etcd_client: int = 12379
+    etcd_peer: int = 12380
+    apiserver: int = 6443
+    controller_manager: int = 10257
+    scheduler: int = 10259
+    kubelet: int = 10250
+
+
+@dataclass
+class ClusterConfig:
+    """Written to <state>/config.json by `up`; read by the agent, `status` and the tests."""
+
+    state: str
+    bin_dir: str
+    venv: str
+    ports: Ports = field(default_factory=Ports)
+    node_name: str = NODE_NAME
+    node_cpu: str = "64"
+    node_memory: str = "512Gi"
+    node_pods: str = "250"
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state)
+
+    @property
+    def pki(self) -> Path:
+        return self.state_path / "pki"
+
+    @property
+    def logs(self) -> Path:
+        return self.state_path / "logs"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_path / "admin.kubeconfig"
+
+    @property
+    def apiserver_url(self) -> str:
+        return f"https://127.0.0.1:{self.ports.apiserver}"
+
+    def binary(self, name: str) -> str:
+        return str(Path(self.bin_dir) / name)
+
+    def save(self) -> None:
+        self.state_path.mkdir(parents=True, exist_ok=True)
+        (self.state_path / "config.json").write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, state: Path | None = None) -> ClusterConfig:
+        path = (state or state_dir()) / "config.json"
+        data = json.loads(path.read_text())
+        data["ports"] = Ports(**data.get("ports", {}))
+        return cls(**data)
+
+    @classmethod
+    def fresh(cls, bin_dir: str) -> ClusterConfig:
+        return cls(
+            state=str(state_dir()),
+            bin_dir=bin_dir,
+            venv=str(venv_dir()),
+            node_cpu=os.environ.get("DASK_LOCALCLUSTER_NODE_CPU", "64"),
+            node_memory=os.environ.get("DASK_LOCALCLUSTER_NODE_MEMORY", "512Gi"),
+            node_pods=os.environ.get("DASK_LOCALCLUSTER_NODE_PODS", "250"),
+        )

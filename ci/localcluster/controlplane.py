@@ -1,0 +1,384 @@
+"""`up`, `down` and `status` of the whole local cluster.
+
+Components run as detached daemons (own session, pid file, log file under <state>/logs) so the
+cluster outlives the command that started it. `up` reuses a healthy cluster and otherwise cleans
+whatever a previous run left behind (processes, namespaces, bridge) before starting afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from . import network, pki, procs
+from .config import (
+    BRIDGE_IP,
+    KUBERNETES_SERVICE_IP,
+    REPO_ROOT,
+    SERVICE_CIDR,
+    ClusterConfig,
+    state_dir,
+)
+
+COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "agent"]
+CONTROLLERS = [
+    "garbage-collector-controller", "namespace-controller", "replicaset-controller",
+    "deployment-controller", "statefulset-controller", "daemonset-controller", "job-controller",
+    "cronjob-controller", "ttl-after-finished-controller", "serviceaccount-controller",
+    "serviceaccount-token-controller", "root-ca-certificate-publisher-controller",
+    "endpoints-controller", "endpointslice-controller", "endpointslice-mirroring-controller",
+    "pod-garbage-collector-controller", "resourcequota-controller", "disruption-controller",
+    "clusterrole-aggregation-controller", "node-lifecycle-controller", "taint-eviction-controller",
+    "service-cidr-controller", "horizontal-pod-autoscaler-controller",
+    "replicationcontroller-controller", "ttl-controller",
+]
+# Directories `up` had to create on the host for pod mounts; `down` removes them again.
+CREATED_PATHS = "created-paths"
+SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def log(msg: str) -> None:
+    print(f"[localcluster] {msg}", file=sys.stderr, flush=True)
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def locked(state: Path) -> Iterator[None]:
+    """Serialises up/down of one state directory across processes (e.g. parallel pytest runs)."""
+    state.mkdir(parents=True, exist_ok=True)
+    with open(state / "lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _ssl_context(cfg: ClusterConfig) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(cfg.pki / "ca.crt"))
+    return ctx
+
+
+def api_get(cfg: ClusterConfig, path: str, timeout: float = 3.0) -> tuple[int, bytes]:
+    """GET against the apiserver as admin (client cert from the admin kubeconfig)."""
+    ctx = _ssl_context(cfg)
+    cert, key = _admin_cert_files(cfg)
+    ctx.load_cert_chain(str(cert), str(key))
+    req = urllib.request.Request(cfg.apiserver_url + path)
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def _admin_cert_files(cfg: ClusterConfig) -> tuple[Path, Path]:
+    import base64
+
+    import yaml
+
+    cert, key = cfg.pki / "admin-client.crt", cfg.pki / "admin-client.key"
+    if not cert.exists():
+        doc = yaml.safe_load(cfg.kubeconfig.read_text())
+        user = doc["users"][0]["user"]
+        cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
+        key.write_bytes(base64.b64decode(user["client-key-data"]))
+        key.chmod(0o600)
+    return cert, key
+
+
+def healthy(cfg: ClusterConfig) -> bool:
+    run = cfg.state_path / "run"
+    if any(procs.read_pid(run, c) is None for c in COMPONENTS):
+        return False
+    try:
+        code, _ = api_get(cfg, "/readyz", timeout=2)
+    except (OSError, ssl.SSLError):
+        return False
+    return code == 200
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait(what: str, check, timeout: float, component: str | None, cfg: ClusterConfig) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, ssl.SSLError, ValueError):
+            pass
+        if component and procs.read_pid(cfg.state_path / "run", component) is None:
+            tail = _tail(cfg.logs / f"{component}.log")
+            raise ClusterError(f"{component} exited while waiting for {what}:\n{tail}")
+        time.sleep(0.2)
+    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def build_tools() -> str:
+    """Runs ci/build-tools.sh (a no-op on a warm cache) and returns its bin directory."""
+    script = REPO_ROOT / "ci" / "build-tools.sh"
+    proc = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise ClusterError(f"{script} failed with exit code {proc.returncode}")
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if not lines:
+        raise ClusterError(f"{script} printed no bin directory")
+    return lines[-1].strip()
+
+
+def up() -> ClusterConfig:
+    state = state_dir()
+    with locked(state):
+        if (state / "config.json").exists():
+            cfg = ClusterConfig.load(state)
+            if healthy(cfg):
+                log("cluster already running")
+                return cfg
+            log("cleaning up leftovers of a previous run")
+        _down(state, quiet=True)
+        started = time.monotonic()
+        cfg = ClusterConfig.fresh(build_tools())
+        for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"):
+            if not os.access(cfg.binary(name), os.X_OK):
+                raise ClusterError(f"missing binary {cfg.binary(name)}")
+        _start(cfg)
+        log(f"cluster ready in {time.monotonic() - started:.1f}s")
+        return cfg
+
+
+def _start(cfg: ClusterConfig) -> None:
+    ports = cfg.ports
+    busy = [f"{name}={port}" for name, port in vars(ports).items() if _port_in_use(port)]
+    if busy:
+        raise ClusterError(f"ports already in use on 127.0.0.1: {', '.join(busy)} "
+                           "(another cluster running? try `ci/cluster down`)")
+    state = cfg.state_path
+    run, logs = state / "run", cfg.logs
+    shutil.rmtree(logs, ignore_errors=True)
+    cfg.save()
+    pki.generate(cfg)
+    network.ensure_bridge()
+    _prepare_sa_mountpoint(state)
+
+    etcd_dir = state / "etcd"
+    shutil.rmtree(etcd_dir, ignore_errors=True)
+    procs.spawn("etcd", [
+        cfg.binary("etcd"), "--name=local", f"--data-dir={etcd_dir}",
+        f"--listen-client-urls=http://127.0.0.1:{ports.etcd_client}",
+        f"--advertise-client-urls=http://127.0.0.1:{ports.etcd_client}",
+        f"--listen-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
+        f"--initial-advertise-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
+        f"--initial-cluster=local=http://127.0.0.1:{ports.etcd_peer}",
+        "--listen-metrics-urls=", "--unsafe-no-fsync=true", "--log-level=warn",
+        "--quota-backend-bytes=4294967296",
+    ], run, logs)
+
+    def etcd_ok() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports.etcd_client}/health", timeout=1) as r:
+            return json.loads(r.read()).get("health") == "true"
+
+    _wait("etcd health", etcd_ok, 30, "etcd", cfg)
+    log("etcd ready")
+
+    p = cfg.pki
+    procs.spawn("kube-apiserver", [
+        cfg.binary("kube-apiserver"),
+        f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
+        "--bind-address=127.0.0.1", f"--secure-port={ports.apiserver}",
+        f"--advertise-address={BRIDGE_IP}",
+        f"--cert-dir={p}", f"--tls-cert-file={p / 'apiserver.crt'}",
+        f"--tls-private-key-file={p / 'apiserver.key'}", f"--client-ca-file={p / 'ca.crt'}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={p / 'sa.pub'}",
+        f"--service-account-signing-key-file={p / 'sa.key'}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--authorization-mode=Node,RBAC", "--allow-privileged=true",
+        "--endpoint-reconciler-type=none",
+        "--kubelet-preferred-address-types=InternalIP",
+        f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
+        f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
+        "--enable-admission-plugins=NodeRestriction",
+        "--profiling=false", "--v=1",
+    ], run, logs)
+    _wait("kube-apiserver /readyz", lambda: api_get(cfg, "/readyz")[0] == 200, 60,
+          "kube-apiserver", cfg)
+    log("kube-apiserver ready")
+
+    kcm_conf = state / "controller-manager.kubeconfig"
+    procs.spawn("kube-controller-manager", [
+        cfg.binary("kube-controller-manager"),
+        f"--kubeconfig={kcm_conf}", f"--authentication-kubeconfig={kcm_conf}",
+        f"--authorization-kubeconfig={kcm_conf}", "--leader-elect=false",
+        "--bind-address=127.0.0.1", f"--secure-port={ports.controller_manager}",
+        "--use-service-account-credentials=false",
+        f"--service-account-private-key-file={p / 'sa.key'}",
+        f"--root-ca-file={p / 'ca.crt'}",
+        f"--controllers={','.join(CONTROLLERS)}",
+        "--kube-api-qps=200", "--kube-api-burst=400",
+        "--concurrent-gc-syncs=20", "--concurrent-namespace-syncs=10",
+        "--node-monitor-grace-period=60s", "--v=1",
+    ], run, logs)
+    sched_conf = state / "scheduler.kubeconfig"
+    procs.spawn("kube-scheduler", [
+        cfg.binary("kube-scheduler"),
+        f"--kubeconfig={sched_conf}", f"--authentication-kubeconfig={sched_conf}",
+        f"--authorization-kubeconfig={sched_conf}", "--leader-elect=false",
+        "--bind-address=127.0.0.1", f"--secure-port={ports.scheduler}", "--v=1",
+    ], run, logs)
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT / "ci")
+    env["PYTHONUNBUFFERED"] = "1"
+    procs.spawn("agent", [sys.executable, "-m", "localcluster", "agent", "--state", str(state)],
+                run, logs, env=env)
+
+    def node_ready() -> bool:
+        code, body = api_get(cfg, f"/api/v1/nodes/{cfg.node_name}")
+        if code != 200:
+            return False
+        node = json.loads(body)
+        conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
+        taints = node.get("spec", {}).get("taints") or []
+        return conds.get("Ready") == "True" and not any(
+            t["key"] == "node.kubernetes.io/not-ready" for t in taints)
+
+    _wait("the node to become Ready", node_ready, 60, "agent", cfg)
+
+    def default_sa() -> bool:
+        return api_get(cfg, "/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
+
+    _wait("the default ServiceAccount", default_sa, 60, "kube-controller-manager", cfg)
+
+    def service_ip() -> bool:
+        return _port_in_use_at(KUBERNETES_SERVICE_IP, 443)
+
+    _wait("the kubernetes Service on its ClusterIP", service_ip, 30, "agent", cfg)
+
+
+def _port_in_use_at(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def _prepare_sa_mountpoint(state: Path) -> None:
+    """Pods see their ServiceAccount token here; the mountpoint must exist on the host."""
+    created = []
+    path = Path(SA_MOUNT)
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir()
+        created.append(str(d))
+    if created:
+        with open(state / CREATED_PATHS, "a") as fh:
+            fh.write("".join(c + "\n" for c in created))
+
+
+def _kill_by_state(state: Path) -> list[int]:
+    """Safety net: ends any process whose command line names this state directory."""
+    me = os.getpid()
+    needle = str(state).encode()
+    killed = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        argv0 = os.path.basename(cmdline.split(b"\0", 1)[0]).decode(errors="replace")
+        if needle in cmdline and (b"localcluster" in cmdline or argv0 in COMPONENTS):
+            pid = int(entry.name)
+            procs.kill_group(pid, timeout=5)
+            killed.append(pid)
+    return killed
+
+
+def down() -> None:
+    state = state_dir()
+    with locked(state):
+        _down(state, quiet=False)
+
+
+def _down(state: Path, quiet: bool) -> None:
+    run = state / "run"
+    for name in reversed(COMPONENTS):
+        if procs.stop(run, name, timeout=10 if name == "agent" else 5) and not quiet:
+            log(f"stopped {name}")
+    for pid in _kill_by_state(state):
+        log(f"killed leftover process {pid}")
+    for item in network.cleanup_all():
+        log(f"removed {item}")
+    created = state / CREATED_PATHS
+    if created.exists():
+        for d in reversed(created.read_text().splitlines()):
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+        created.unlink()
+    for sub in ("etcd", "pods"):
+        shutil.rmtree(state / sub, ignore_errors=True)
+    if not quiet:
+        log("cluster down")
+
+
+def status() -> int:
+    state = state_dir()
+    if not (state / "config.json").exists():
+        print(f"no cluster in {state}")
+        return 1
+    cfg = ClusterConfig.load(state)
+    run = state / "run"
+    ok = True
+    for name in COMPONENTS:
+        pid = procs.read_pid(run, name)
+        ok = ok and pid is not None
+        print(f"{name:24} {'running pid ' + str(pid) if pid else 'not running'}")
+    try:
+        code, body = api_get(cfg, "/readyz")
+        print(f"{'apiserver /readyz':24} {code}")
+        ok = ok and code == 200
+        code, body = api_get(cfg, f"/api/v1/nodes/{cfg.node_name}")
+        if code == 200:
+            conds = {c["type"]: c["status"] for c in json.loads(body)["status"]["conditions"]}
+            print(f"{'node ' + cfg.node_name:24} Ready={conds.get('Ready')}")
+        code, body = api_get(cfg, "/api/v1/pods")
+        if code == 200:
+            print(f"{'pods':24} {len(json.loads(body)['items'])}")
+    except (OSError, ssl.SSLError) as err:
+        print(f"{'apiserver':24} unreachable: {err}")
+        ok = False
+    print(f"{'netns':24} {len(network.list_netns())}")
+    print(f"{'service IPs':24} {len(network.bridge_addresses())}")
+    print(f"{'kubeconfig':24} {cfg.kubeconfig}")
+    return 0 if ok else 1

@@ -1,0 +1,376 @@
+"""The process kubelet: one Node, its Lease, the pods bound to it, and the HTTPS endpoint the
+apiserver uses for `kubectl logs` (and port-forward)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import os
+import platform
+import shutil
+import ssl
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from . import dns, network, portforward
+from .config import K8S_VERSION, KUBERNETES_SERVICE_IP, ClusterConfig
+from .controlplane import CREATED_PATHS
+from .kube import ApiError, Client, informer
+from .pods import PodWorker, now
+
+log = logging.getLogger("localcluster.kubelet")
+Obj = dict[str, Any]
+
+
+def micro_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Kubelet:
+    def __init__(self, cfg: ClusterConfig, client: Client) -> None:
+        self.cfg = cfg
+        self.client = client
+        self.node = cfg.node_name
+        self.ipam = network.IPAM()
+        self.workers: dict[str, PodWorker] = {}
+        self.by_name: dict[tuple[str, str], PodWorker] = {}
+        self.ip_binary = shutil.which("ip") or "/usr/sbin/ip"
+        self.allocatable = {"cpu": cfg.node_cpu, "memory": cfg.node_memory, "pods": cfg.node_pods,
+                            "ephemeral-storage": "100Gi"}
+        self.services: dict[tuple[str, str], Obj] = {}
+        self.headless: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
+        self._events: dict[tuple[str, str, str, str], tuple[str, int]] = {}
+        self._hosts_dirty = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    # ---- helpers used by pod workers -----------------------------------------------------
+
+    def services_for_env(self, ns: str) -> list[Obj]:
+        return [s for (sns, name), s in self.services.items()
+                if sns == ns or (sns, name) == ("default", "kubernetes")]
+
+    def hosts_for(self, ns: str, pod_ip: str, pod_name: str) -> str:
+        return dns.hosts_file(ns, pod_ip, pod_name, self.services.values(), self.headless)
+
+    def resolv_conf(self, ns: str) -> str:
+        return dns.resolv_conf(ns)
+
+    def services_changed(self, services: Mapping[tuple[str, str], Obj],
+                         headless: Mapping[tuple[str, str], list[tuple[str, str | None]]]) -> None:
+        self.services = dict(services)
+        self.headless = dict(headless)
+        self._hosts_dirty.set()
+
+    async def _hosts_writer(self) -> None:
+        while True:
+            await self._hosts_dirty.wait()
+            self._hosts_dirty.clear()
+            for w in list(self.workers.values()):
+                if not w.sandbox:
+                    continue
+                path = network.NETNS_ETC / w.netns / "hosts"
+                content = self.hosts_for(w.ns, w.pod_ip, w.name).encode()
+                with contextlib.suppress(OSError):
+                    # Rewrite in place: the file is bind-mounted into running pods by inode.
+                    fd = os.open(path, os.O_WRONLY)
+                    try:
+                        os.ftruncate(fd, 0)
+                        os.pwrite(fd, content, 0)
+                    finally:
+                        os.close(fd)
+            await asyncio.sleep(0.2)
+
+    def ensure_host_path(self, path: str, is_file: bool = False) -> None:
+        """Creates a missing mount point or workingDir on the host, recorded for `down`."""
+        p = Path(path)
+        if p.exists():
+            return
+        missing = []
+        q = p
+        while not q.exists():
+            missing.append(q)
+            q = q.parent
+        created = []
+        for d in reversed(missing):
+            if d == p and is_file:
+                d.touch()
+            else:
+                d.mkdir()
+            created.append(str(d))
+        with open(self.cfg.state_path / CREATED_PATHS, "a") as fh:
+            fh.write("".join(c + "\n" for c in created))
+
+    def forget(self, worker: PodWorker) -> None:
+        if self.workers.get(worker.uid) is worker:
+            del self.workers[worker.uid]
+        if self.by_name.get((worker.ns, worker.name)) is worker:
+            del self.by_name[(worker.ns, worker.name)]
+
+    def event(self, pod: Obj, type_: str, reason: str, message: str, field: str | None) -> None:
+        task = asyncio.create_task(self._post_event(pod, type_, reason, message, field))
+        self.tasks.append(task)
+        task.add_done_callback(self.tasks.remove)
+
+    async def _post_event(self, pod: Obj, type_: str, reason: str, message: str,
+                          field: str | None) -> None:
+        meta = pod["metadata"]
+        ns = meta["namespace"]
+        key = (meta["uid"], reason, message, field or "")
+        try:
+            if key in self._events:
+                name, count = self._events[key]
+                self._events[key] = (name, count + 1)
+                await self.client.merge_patch(f"/api/v1/namespaces/{ns}/events/{name}",
+                                              {"count": count + 1, "lastTimestamp": now()})
+                return
+            name = f"{meta['name']}.{uuid.uuid4().hex[:16]}"
+            self._events[key] = (name, 1)
+            involved: Obj = {"kind": "Pod", "namespace": ns, "name": meta["name"],
+                             "uid": meta["uid"], "apiVersion": "v1",
+                             "resourceVersion": meta.get("resourceVersion", "")}
+            if field:
+                involved["fieldPath"] = field
+            await self.client.create(f"/api/v1/namespaces/{ns}/events", {
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": name, "namespace": ns},
+                "involvedObject": involved, "reason": reason, "message": message, "type": type_,
+                "source": {"component": "kubelet", "host": self.node},
+                "reportingComponent": "kubelet", "reportingInstance": self.node,
+                "firstTimestamp": now(), "lastTimestamp": now(), "count": 1,
+            })
+        except ApiError as err:
+            if err.status not in (403, 404):  # namespace terminating or gone
+                log.warning("event %s for %s/%s: %s", reason, ns, meta["name"], err)
+        except Exception as err:  # noqa: BLE001 - events are best effort
+            log.warning("event %s: %r", reason, err)
+
+    # ---- node ------------------------------------------------------------------------------
+
+    def _node_status(self) -> Obj:
+        t = now()
+        conds = [
+            ("MemoryPressure", "False", "KubeletHasSufficientMemory"),
+            ("DiskPressure", "False", "KubeletHasNoDiskPressure"),
+            ("PIDPressure", "False", "KubeletHasSufficientPID"),
+            ("Ready", "True", "KubeletReady"),
+        ]
+        capacity = dict(self.allocatable)
+        return {
+            "capacity": capacity, "allocatable": capacity,
+            "conditions": [{"type": c, "status": s, "reason": r, "message": r,
+                            "lastHeartbeatTime": t, "lastTransitionTime": self._node_started}
+                           for c, s, r in conds],
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                          {"type": "Hostname", "address": self.node}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.cfg.ports.kubelet}},
+            "nodeInfo": {
+                "machineID": uuid.uuid5(uuid.NAMESPACE_DNS, self.node).hex,
+                "systemUUID": str(uuid.uuid5(uuid.NAMESPACE_DNS, self.node)),
+                "bootID": self._boot_id,
+                "kernelVersion": platform.release(), "osImage": "local processes",
+                "containerRuntimeVersion": "process://localcluster",
+                "kubeletVersion": f"v{K8S_VERSION}", "kubeProxyVersion": f"v{K8S_VERSION}",
+                "operatingSystem": "linux", "architecture": "amd64",
+            },
+        }
+
+    async def register(self) -> None:
+        self._node_started = now()
+        self._boot_id = str(uuid.uuid4())
+        body = {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": self.node, "labels": {
+                "kubernetes.io/hostname": self.node, "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
+                "beta.kubernetes.io/arch": "amd64"}},
+            "spec": {},
+            "status": self._node_status(),
+        }
+        try:
+            await self.client.create("/api/v1/nodes", body)
+        except ApiError as err:
+            if err.status != 409:
+                raise
+            await self.client.patch_status(f"/api/v1/nodes/{self.node}", {"status": self._node_status()})
+
+    async def _heartbeat(self) -> None:
+        lease_path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.node}"
+        beats = 0
+        while True:
+            try:
+                spec = {"holderIdentity": self.node, "leaseDurationSeconds": 40,
+                        "renewTime": micro_now()}
+                try:
+                    await self.client.merge_patch(lease_path, {"spec": spec})
+                except ApiError as err:
+                    if err.status != 404:
+                        raise
+                    await self.client.create(
+                        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                        {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                         "metadata": {"name": self.node, "namespace": "kube-node-lease"},
+                         "spec": spec})
+                if beats % 6 == 0:
+                    await self.client.patch_status(f"/api/v1/nodes/{self.node}",
+                                                   {"status": self._node_status()})
+                beats += 1
+            except Exception as err:  # noqa: BLE001 - keep beating
+                log.warning("heartbeat: %r", err)
+            await asyncio.sleep(10)
+
+    # ---- pods ------------------------------------------------------------------------------
+
+    async def _on_pod(self, kind: str, pod: Obj) -> None:
+        uid = pod["metadata"]["uid"]
+        worker = self.workers.get(uid)
+        if kind == "DELETED":
+            if worker:
+                worker.vanish()
+            return
+        phase = (pod.get("status") or {}).get("phase")
+        if worker is None:
+            if phase in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
+                return  # finished before this kubelet started; nothing to run
+            worker = PodWorker(self, pod)
+            self.workers[uid] = worker
+            self.by_name[(worker.ns, worker.name)] = worker
+            worker.update(pod)
+            worker.task = asyncio.create_task(worker.run())
+            return
+        worker.update(pod)
+
+    async def _on_pod_sync(self, pods: list[Obj]) -> None:
+        live = {p["metadata"]["uid"] for p in pods}
+        for uid, worker in list(self.workers.items()):
+            if uid not in live:
+                worker.vanish()
+
+    # ---- HTTPS endpoint ----------------------------------------------------------------------
+
+    async def _container_logs(self, request: web.Request) -> web.StreamResponse:
+        ns, pod, cname = (request.match_info[k] for k in ("ns", "pod", "container"))
+        worker = self.by_name.get((ns, pod))
+        c = worker.container(cname) if worker else None
+        if worker is None or c is None:
+            raise web.HTTPNotFound(text=f"container {cname} in pod {ns}/{pod} not found\n")
+        q = request.query
+        previous = q.get("previous") in ("true", "1")
+        follow = q.get("follow") in ("true", "1") and not previous
+        timestamps = q.get("timestamps") in ("true", "1")
+        if previous:
+            if c.restart_count == 0:
+                raise web.HTTPBadRequest(
+                    text=f'previous terminated container "{cname}" in pod "{pod}" not found\n')
+            path = c.log_path(worker.dir, c.restart_count - 1)
+        else:
+            if c.instance is None:
+                raise web.HTTPBadRequest(
+                    text=f'container "{cname}" in pod "{pod}" is waiting to start\n')
+            path = c.instance.log_path
+        inst = c.instance
+        since = None
+        if q.get("sinceSeconds"):
+            since = (datetime.datetime.now(datetime.timezone.utc)
+                     - datetime.timedelta(seconds=int(q["sinceSeconds"])))
+        elif q.get("sinceTime"):
+            since = datetime.datetime.fromisoformat(q["sinceTime"].replace("Z", "+00:00"))
+        limit = int(q["limitBytes"]) if q.get("limitBytes") else None
+        tail = int(q["tailLines"]) if q.get("tailLines") else None
+
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await resp.prepare(request)
+        sent = 0
+
+        def render(raw: bytes) -> bytes | None:
+            ts, _, rest = raw.partition(b" ")
+            _, _, text = rest.partition(b" ")
+            if since is not None:
+                try:
+                    when = datetime.datetime.fromisoformat(ts.decode()[:26] + "+00:00")
+                except ValueError:
+                    when = since
+                if when < since:
+                    return None
+            return (ts + b" " + text) if timestamps else text
+
+        try:
+            fh = await asyncio.to_thread(open, path, "rb")
+        except FileNotFoundError:
+            await resp.write_eof()
+            return resp
+        try:
+            lines = fh.read().splitlines(keepends=True)
+            partial = b""
+            if lines and not lines[-1].endswith(b"\n"):
+                partial = lines.pop()
+            if tail is not None:
+                lines = lines[-tail:] if tail > 0 else []
+            for raw in lines:
+                out = render(raw)
+                if out is None:
+                    continue
+                if limit is not None and sent + len(out) > limit:
+                    await resp.write(out[: limit - sent])
+                    await resp.write_eof()
+                    return resp
+                await resp.write(out)
+                sent += len(out)
+            while follow:
+                chunk = fh.read()
+                if chunk:
+                    partial += chunk
+                    *complete, partial = partial.split(b"\n")
+                    for raw in complete:
+                        out = render(raw + b"\n")
+                        if out is not None:
+                            await resp.write(out)
+                    continue
+                if inst is None or inst.done or c.instance is not inst:
+                    break
+                await asyncio.sleep(0.2)
+        finally:
+            fh.close()
+        await resp.write_eof()
+        return resp
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    def _app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self._container_logs)
+        app.router.add_get("/healthz", self._healthz)
+        portforward.add_routes(app, self)
+        return app
+
+    async def _serve(self) -> None:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(str(self.cfg.pki / "kubelet.crt"), str(self.cfg.pki / "kubelet.key"))
+        runner = web.AppRunner(self._app(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", self.cfg.ports.kubelet, ssl_context=ctx)
+        await site.start()
+
+    # ---- main ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        for netns in await asyncio.to_thread(network.list_netns):
+            await asyncio.to_thread(network.delete_sandbox, netns)
+        await self._serve()
+        await self.register()
+        await asyncio.gather(
+            self._heartbeat(),
+            self._hosts_writer(),
+            informer(self.client, "/api/v1/pods", self._on_pod,
+                     params={"fieldSelector": f"spec.nodeName={self.node}"},
+                     on_sync=self._on_pod_sync),
+        )
+
+
+__all__ = ["Kubelet", "KUBERNETES_SERVICE_IP"]

@@ -1,0 +1,697 @@
+"""One pod's life on the process kubelet: sandbox, init containers, containers, probes,
+restarts with back-off, status, graceful deletion."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import envvars, network, probes, volumes
+from .kube import ApiError
+
+if TYPE_CHECKING:
+    from .kubelet import Kubelet
+
+log = logging.getLogger("localcluster.pods")
+Obj = dict[str, Any]
+
+SHIM = str(Path(__file__).with_name("shim.py"))
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+BACKOFF_BASE = float(os.environ.get("DASK_LOCALCLUSTER_BACKOFF_SECONDS", "10"))
+BACKOFF_MAX = 300.0
+BACKOFF_RESET = 600.0
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_nano() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+
+
+class StartError(Exception):
+    """The runtime could not start the process (exit code 128, reason StartError)."""
+
+
+class Instance:
+    """One run of a container: the process, its log file and the threads pumping output."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, log_path: Path) -> None:
+        self.proc = proc
+        self.log_path = log_path
+        self.started_at = now()
+        self.started_mono = time.monotonic()
+        self.exit_code: int | None = None
+        self.finished_at = ""
+        self.pumps: list[asyncio.Task[None]] = []
+        self.killed_reason = ""
+
+    @property
+    def done(self) -> bool:
+        return self.exit_code is not None
+
+    async def wait(self) -> int:
+        rc = await self.proc.wait()
+        await asyncio.gather(*self.pumps, return_exceptions=True)
+        self.exit_code = 128 - rc if rc < 0 else rc
+        self.finished_at = now()
+        return self.exit_code
+
+    async def kill(self, grace: float) -> None:
+        if self.proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(self.proc.wait()), max(grace, 0.1))
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            await self.proc.wait()
+        # Children that left the group die with the group leader's namespace teardown later.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def _open_append(path: Path):  # type: ignore[no-untyped-def]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "ab", buffering=0)
+
+
+async def _pump(stream: asyncio.StreamReader, name: str, path: Path) -> None:
+    fh = _open_append(path)
+    try:
+        while True:
+            try:
+                line = await stream.readline()
+            except ValueError:
+                line = await stream.read(65536)
+            if not line:
+                return
+            if not line.endswith(b"\n"):
+                line += b"\n"
+            fh.write(f"{now_nano()} {name} ".encode() + line)
+    finally:
+        fh.close()
+
+
+class Container:
+    def __init__(self, spec: Obj, init: bool = False) -> None:
+        self.spec = spec
+        self.name: str = spec["name"]
+        self.init = init
+        self.sidecar = init and spec.get("restartPolicy") == "Always"
+        self.restart_count = 0
+        self.state: Obj = {"waiting": {"reason": "PodInitializing" if not init else "ContainerCreating"}}
+        self.last_state: Obj = {}
+        self.ready = False
+        self.started = False
+        self.instance: Instance | None = None
+        self.env: dict[str, str] = {}
+        self.mounts: list[Obj] = []
+        self.failures = 0  # consecutive quick failures, for back-off
+
+    def status(self) -> Obj:
+        s: Obj = {
+            "name": self.name,
+            "image": self.spec.get("image", ""),
+            "imageID": "process://" + self.spec.get("image", ""),
+            "ready": self.ready,
+            "started": self.started,
+            "restartCount": self.restart_count,
+            "state": self.state,
+            "lastState": self.last_state,
+        }
+        if self.instance is not None:
+            s["containerID"] = f"process://{self.instance.proc.pid}"
+        resources = self.spec.get("resources") or {}
+        if resources.get("requests") or resources.get("limits"):
+            s["resources"] = {k: v for k, v in resources.items() if k in ("requests", "limits") and v}
+        return s
+
+    def log_path(self, pod_dir: Path, restart: int | None = None) -> Path:
+        n = self.restart_count if restart is None else restart
+        return pod_dir / "logs" / self.name / f"{n}.log"
+
+
+class PodWorker:
+    def __init__(self, kubelet: Kubelet, pod: Obj) -> None:
+        self.k = kubelet
+        self.pod = pod
+        meta = pod["metadata"]
+        self.uid: str = meta["uid"]
+        self.ns: str = meta["namespace"]
+        self.name: str = meta["name"]
+        self.dir = kubelet.cfg.state_path / "pods" / self.uid
+        self.netns = network.netns_name(self.uid)
+        self.pod_ip = ""
+        spec = pod["spec"]
+        self.policy: str = spec.get("restartPolicy", "Always")
+        self.init = [Container(c, init=True) for c in spec.get("initContainers") or []]
+        self.containers = [Container(c) for c in spec.get("containers") or []]
+        self.sandbox = False
+        self.initialized = not self.init
+        self.phase = "Pending"
+        self.reason = ""
+        self.message = ""
+        self.start_time = now()
+        self.conditions: dict[str, tuple[str, str]] = {}
+        self.deleting = asyncio.Event()
+        self.gone = False
+        self.changed = asyncio.Event()
+        self.last_sent: Obj | None = None
+        self.volume_paths: dict[str, str] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    # ---- bookkeeping -------------------------------------------------------------------
+
+    @property
+    def all_containers(self) -> list[Container]:
+        return self.init + self.containers
+
+    def container(self, name: str) -> Container | None:
+        return next((c for c in self.all_containers if c.name == name), None)
+
+    def update(self, pod: Obj) -> None:
+        self.pod = pod
+        if pod["metadata"].get("deletionTimestamp"):
+            self.deleting.set()
+
+    def vanish(self) -> None:
+        """The pod object is gone from the API (force delete or final delete)."""
+        self.gone = True
+        self.deleting.set()
+
+    def touch(self) -> None:
+        self.changed.set()
+
+    def event(self, type_: str, reason: str, message: str, c: Container | None = None) -> None:
+        field = None
+        if c is not None:
+            field = f"spec.{'initContainers' if c.init else 'containers'}{{{c.name}}}"
+        self.k.event(self.pod, type_, reason, message, field)
+
+    # ---- status ------------------------------------------------------------------------
+
+    def _condition(self, type_: str, ok: bool) -> Obj:
+        status = "True" if ok else "False"
+        prev = self.conditions.get(type_)
+        if prev is None or prev[0] != status:
+            self.conditions[type_] = (status, now())
+        return {"type": type_, "status": status, "lastProbeTime": None,
+                "lastTransitionTime": self.conditions[type_][1]}
+
+    def status(self) -> Obj:
+        containers_ready = all(c.ready for c in self.containers)
+        running = self.phase == "Running"
+        status: Obj = {
+            "phase": self.phase,
+            "hostIP": "127.0.0.1",
+            "hostIPs": [{"ip": "127.0.0.1"}],
+            "startTime": self.start_time,
+            "conditions": [
+                self._condition("PodReadyToStartContainers", self.sandbox),
+                self._condition("Initialized", self.initialized),
+                self._condition("ContainersReady", containers_ready and running),
+                self._condition("Ready", containers_ready and running),
+            ],
+            "containerStatuses": [c.status() for c in self.containers],
+        }
+        if self.init:
+            status["initContainerStatuses"] = [c.status() for c in self.init]
+        if self.pod_ip:
+            status["podIP"] = self.pod_ip
+            status["podIPs"] = [{"ip": self.pod_ip}]
+        if self.reason:
+            status["reason"] = self.reason
+            status["message"] = self.message
+        return status
+
+    async def _status_loop(self) -> None:
+        path = f"/api/v1/namespaces/{self.ns}/pods/{self.name}"
+        while True:
+            await self.changed.wait()
+            self.changed.clear()
+            if self.gone:
+                return
+            status = self.status()
+            if status == self.last_sent:
+                continue
+            try:
+                await self.k.client.patch_status(path, {"status": status})
+                self.last_sent = status
+            except ApiError as err:
+                if err.status == 404:
+                    return
+                log.warning("status of %s/%s: %s", self.ns, self.name, err)
+                await asyncio.sleep(1)
+                self.changed.set()
+            except Exception as err:  # noqa: BLE001 - keep the loop alive on transport errors
+                log.warning("status of %s/%s: %r", self.ns, self.name, err)
+                await asyncio.sleep(1)
+                self.changed.set()
+            await asyncio.sleep(0.05)
+
+    async def _flush_status(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.k.client.patch_status(f"/api/v1/namespaces/{self.ns}/pods/{self.name}",
+                                             {"status": self.status()})
+
+    def _compute_phase(self, final: bool = False) -> None:
+        if self.phase in ("Succeeded", "Failed"):
+            return
+        if not self.initialized:
+            self.phase = "Pending"
+            return
+        running = waiting = succeeded = failed = 0
+        for c in self.containers:
+            if "running" in c.state:
+                running += 1
+            elif "terminated" in c.state:
+                if c.state["terminated"]["exitCode"] == 0:
+                    succeeded += 1
+                else:
+                    failed += 1
+            elif "terminated" in c.last_state:
+                if c.last_state["terminated"]["exitCode"] == 0:
+                    succeeded += 1
+                else:
+                    failed += 1
+            else:
+                waiting += 1
+        if final:
+            self.phase = "Failed" if failed or waiting or running else "Succeeded"
+        elif waiting:
+            self.phase = "Pending"
+        elif running:
+            self.phase = "Running"
+        elif self.policy == "Always":
+            self.phase = "Running"
+        elif self.policy == "OnFailure":
+            self.phase = "Succeeded" if not failed else "Running"
+        else:
+            self.phase = "Failed" if failed else "Succeeded"
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        status_task = asyncio.create_task(self._status_loop())
+        life = asyncio.create_task(self._lifecycle())
+        deleting = asyncio.create_task(self.deleting.wait())
+        try:
+            await asyncio.wait({life, deleting}, return_when=asyncio.FIRST_COMPLETED)
+            if life.done() and life.exception() is not None:
+                log.error("pod %s/%s crashed", self.ns, self.name, exc_info=life.exception())
+            await self.deleting.wait()
+            life.cancel()
+            await asyncio.gather(life, return_exceptions=True)
+            await self._terminate()
+        finally:
+            deleting.cancel()
+            status_task.cancel()
+            await asyncio.gather(status_task, return_exceptions=True)
+            if not self.gone:
+                await self._flush_status()
+            await self._teardown()
+            if not self.gone:
+                await self._final_delete()
+            self.k.forget(self)
+
+    async def _lifecycle(self) -> None:
+        self.touch()
+        await self._setup_sandbox()
+        for c in self.init:
+            if c.sidecar:
+                asyncio.create_task(self._container_loop(c))  # noqa: RUF006 - tracked via c.instance
+                while not c.started:
+                    await asyncio.sleep(0.1)
+                continue
+            if not await self._run_init(c):
+                self.phase = "Failed"
+                self.touch()
+                return
+        self.initialized = True
+        for c in self.containers:
+            c.state = {"waiting": {"reason": "ContainerCreating"}}
+        self.touch()
+        loops = [asyncio.create_task(self._container_loop(c)) for c in self.containers]
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            for t in loops:
+                t.cancel()
+        # Every container terminated for good: the pod is done; stop sidecars.
+        await asyncio.gather(*(c.instance.kill(self._grace()) for c in self.init
+                               if c.instance and not c.instance.done))
+        self._compute_phase()
+        self.touch()
+
+    async def _setup_sandbox(self) -> None:
+        while True:
+            try:
+                self.pod_ip = self.pod_ip or self.k.ipam.allocate()
+                self.dir.mkdir(parents=True, exist_ok=True)
+                hosts = self.k.hosts_for(self.ns, self.pod_ip, self.name)
+                await asyncio.to_thread(network.create_sandbox, self.netns, self.pod_ip, hosts,
+                                        self.k.resolv_conf(self.ns))
+                self.volume_paths, warnings = await volumes.materialize(self.k.client, self.pod,
+                                                                        self.dir / "volumes")
+                for w in warnings:
+                    self.event("Warning", "FailedMount", w)
+                self.sandbox = True
+                self.touch()
+                return
+            except (volumes.VolumeError, ApiError) as err:
+                self.event("Warning", "FailedMount", f"MountVolume.SetUp failed: {err}")
+            except network.NetworkError as err:
+                self.event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {err}")
+            await asyncio.sleep(5)
+
+    def _grace(self) -> float:
+        meta, spec = self.pod["metadata"], self.pod["spec"]
+        value = meta.get("deletionGracePeriodSeconds")
+        if value is None:
+            value = spec.get("terminationGracePeriodSeconds", 30)
+        return float(value)
+
+    def _restart_wanted(self, c: Container, exit_code: int) -> bool:
+        policy = "Always" if c.sidecar else self.policy
+        return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
+
+    async def _backoff(self, c: Container, ran_for: float) -> None:
+        if ran_for >= BACKOFF_RESET:
+            c.failures = 0
+        delay = 0.0 if c.failures == 0 else min(BACKOFF_BASE * 2 ** (c.failures - 1), BACKOFF_MAX)
+        c.failures += 1
+        if delay > 0:
+            c.state = {"waiting": {"reason": "CrashLoopBackOff", "message":
+                                   f"back-off {delay:g}s restarting failed container={c.name} "
+                                   f"pod={self.name}_{self.ns}({self.uid})"}}
+            self.event("Warning", "BackOff", "Back-off restarting failed container "
+                       f"{c.name} in pod {self.name}_{self.ns}({self.uid})", c)
+            self._compute_phase()
+            self.touch()
+            await asyncio.sleep(delay)
+        c.restart_count += 1
+
+    async def _run_once(self, c: Container) -> tuple[int, float] | None:
+        """Starts the container and waits for it to end: (exit code, seconds it ran).
+
+        None when it could not be configured (CreateContainerConfigError): retry later.
+        """
+        try:
+            inst = await self._spawn(c)
+        except envvars.ContainerConfigError as err:
+            c.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(err)}}
+            self.event("Warning", "Failed", f"Error: {err}", c)
+            self.touch()
+            return None
+        except StartError as err:
+            msg = f"failed to start container process: {err}"
+            c.state = {"terminated": {"exitCode": 128, "reason": "StartError", "message": msg,
+                                      "startedAt": "1970-01-01T00:00:00Z", "finishedAt": now()}}
+            self.event("Warning", "Failed", f"Error: {msg}", c)
+            self._compute_phase()
+            self.touch()
+            return 128, 0.0
+        self.event("Normal", "Started", f"Started container {c.name}", c)
+        c.state = {"running": {"startedAt": inst.started_at}}
+        c.started = not c.spec.get("startupProbe")
+        self._compute_phase()
+        self.touch()
+        prober = asyncio.create_task(self._probe(c, inst))
+        try:
+            code = await inst.wait()
+        finally:
+            prober.cancel()
+        c.ready = False
+        c.started = False
+        reason = inst.killed_reason or ("Completed" if code == 0 else "Error")
+        c.state = {"terminated": {"exitCode": code, "reason": reason, "startedAt": inst.started_at,
+                                  "finishedAt": inst.finished_at, "containerID": f"process://{inst.proc.pid}"}}
+        self._compute_phase()
+        self.touch()
+        return code, time.monotonic() - inst.started_mono
+
+    async def _run_init(self, c: Container) -> bool:
+        while True:
+            result = await self._run_once(c)
+            if result is None:
+                await asyncio.sleep(min(BACKOFF_BASE, 5))
+                continue
+            code, ran = result
+            if code == 0:
+                return True
+            if self.policy == "Never":
+                self.reason = ""
+                return False
+            c.last_state = c.state
+            await self._backoff(c, ran)
+
+    async def _container_loop(self, c: Container) -> None:
+        while True:
+            result = await self._run_once(c)
+            if result is None:
+                await asyncio.sleep(min(BACKOFF_BASE, 5))
+                continue
+            code, ran = result
+            if not self._restart_wanted(c, code):
+                return
+            c.last_state = c.state
+            await self._backoff(c, ran)
+
+    # ---- processes -----------------------------------------------------------------------
+
+    async def _environment(self, c: Container) -> dict[str, str]:
+        spec = c.spec
+        cm_names, secret_names = envvars.referenced_objects(spec)
+        configmaps: dict[str, dict[str, str] | None] = {}
+        secrets: dict[str, dict[str, str] | None] = {}
+        for name in cm_names:
+            try:
+                obj = await self.k.client.get(f"/api/v1/namespaces/{self.ns}/configmaps/{name}")
+                configmaps[name] = dict(obj.get("data") or {})
+            except ApiError as err:
+                if err.status != 404:
+                    raise
+                configmaps[name] = None
+        for name in secret_names:
+            try:
+                obj = await self.k.client.get(f"/api/v1/namespaces/{self.ns}/secrets/{name}")
+                secrets[name] = envvars.secret_data(obj)
+            except ApiError as err:
+                if err.status != 404:
+                    raise
+                secrets[name] = None
+        pod = dict(self.pod)
+        pod["status"] = {**(self.pod.get("status") or {}), "podIP": self.pod_ip,
+                         "podIPs": [{"ip": self.pod_ip}], "hostIP": "127.0.0.1",
+                         "hostIPs": [{"ip": "127.0.0.1"}]}
+        services = envvars.service_env(self.k.services_for_env(self.ns),
+                                       self.pod["spec"].get("enableServiceLinks", True))
+        env = envvars.container_env(pod, spec, services, configmaps, secrets, self.k.allocatable)
+        # What every emulated image provides; the container's own env wins.
+        base = {
+            "PATH": f"{self.k.cfg.venv}/bin:{SYSTEM_PATH}",
+            "HOME": "/root",
+            "HOSTNAME": self.name,
+        }
+        base.update(env)
+        return base
+
+    def _mounts(self, c: Container) -> list[Obj]:
+        mounts = []
+        for vm in c.spec.get("volumeMounts") or []:
+            source = self.volume_paths.get(vm["name"])
+            if source is None:
+                raise envvars.ContainerConfigError(f'volume "{vm["name"]}" not found in pod')
+            if vm.get("subPath"):
+                source = os.path.join(source, vm["subPath"])
+                if not os.path.exists(source):
+                    os.makedirs(source, exist_ok=True)
+            self.k.ensure_host_path(vm["mountPath"], is_file=os.path.isfile(source))
+            mounts.append({"source": source, "target": vm["mountPath"],
+                           "readOnly": bool(vm.get("readOnly"))})
+        return mounts
+
+    def _resolve(self, argv0: str, env: dict[str, str], workdir: str) -> None:
+        if "/" in argv0:
+            path = argv0 if argv0.startswith("/") else os.path.join(workdir or "/", argv0)
+            if not os.path.isfile(path):
+                raise StartError(f'exec: "{argv0}": stat {path}: no such file or directory')
+            if not os.access(path, os.X_OK):
+                raise StartError(f'exec: "{argv0}": permission denied')
+            return
+        if shutil.which(argv0, path=env.get("PATH", "")) is None:
+            raise StartError(f'exec: "{argv0}": executable file not found in $PATH')
+
+    async def _spawn(self, c: Container, argv: list[str] | None = None,
+                     capture: bool = True) -> Instance:
+        if argv is None:
+            env = await self._environment(c)
+            command, args = envvars.expand_command(c.spec, env)
+            argv = command + args if command else args
+            if not argv:
+                raise StartError("no command specified (the emulated image has no entrypoint)")
+            c.env = env
+            c.mounts = self._mounts(c)
+        workdir = c.spec.get("workingDir") or ""
+        if workdir:
+            self.k.ensure_host_path(workdir)
+        self._resolve(argv[0], c.env, workdir)
+        spec = {"hostname": self.name, "mounts": c.mounts, "workingDir": workdir, "argv": argv}
+        spec_path = self.dir / f"{c.name}-{time.monotonic_ns()}.json"
+        spec_path.write_text(json.dumps(spec))
+        cmd = [self.k.ip_binary, "netns", "exec", self.netns, sys.executable, "-I", "-S", SHIM,
+               str(spec_path)]
+        out = asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, env=c.env, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
+            start_new_session=True, limit=1 << 20)
+        if not capture:
+            return Instance(proc, Path(os.devnull))
+        inst = Instance(proc, c.log_path(self.dir))
+        assert proc.stdout is not None and proc.stderr is not None
+        inst.pumps = [asyncio.create_task(_pump(proc.stdout, "stdout", inst.log_path)),
+                      asyncio.create_task(_pump(proc.stderr, "stderr", inst.log_path))]
+        c.instance = inst
+        return inst
+
+    async def exec_in(self, c: Container, argv: list[str], timeout: float) -> int:
+        """Runs a command inside the container's namespaces (exec probes)."""
+        try:
+            inst = await self._spawn(c, argv, capture=False)
+        except StartError:
+            return 126
+        try:
+            return await asyncio.wait_for(inst.wait(), timeout)
+        except asyncio.TimeoutError:
+            await inst.kill(0)
+            raise
+
+    # ---- probes ------------------------------------------------------------------------
+
+    async def _probe(self, c: Container, inst: Instance) -> None:
+        spec = c.spec
+
+        async def attempt(probe: Obj) -> tuple[bool, str]:
+            return await probes.run_probe(probe, self.pod_ip, spec,
+                                          lambda argv, t: self.exec_in(c, argv, t))
+
+        async def restart(kind: str, probe: Obj) -> None:
+            self.event("Normal", "Killing",
+                       f"Container {c.name} failed {kind} probe, will be restarted", c)
+            inst.killed_reason = "Error"
+            grace = probe.get("terminationGracePeriodSeconds", self._grace())
+            await inst.kill(float(grace))
+
+        startup = spec.get("startupProbe")
+        if startup:
+            await asyncio.sleep(startup.get("initialDelaySeconds", 0))
+            failures = 0
+            while True:
+                ok, msg = await attempt(startup)
+                if ok:
+                    c.started = True
+                    self.touch()
+                    break
+                failures += 1
+                self.event("Warning", "Unhealthy", f"Startup probe failed: {msg}", c)
+                if failures >= startup.get("failureThreshold", 3):
+                    await restart("startup", startup)
+                    return
+                await asyncio.sleep(startup.get("periodSeconds", 10))
+
+        async def readiness() -> None:
+            probe = spec.get("readinessProbe")
+            if not probe:
+                c.ready = True
+                self.touch()
+                return
+            await asyncio.sleep(probe.get("initialDelaySeconds", 0))
+            successes = failures = 0
+            while True:
+                ok, msg = await attempt(probe)
+                if ok:
+                    successes, failures = successes + 1, 0
+                    if successes >= probe.get("successThreshold", 1) and not c.ready:
+                        c.ready = True
+                        self.touch()
+                else:
+                    successes, failures = 0, failures + 1
+                    self.event("Warning", "Unhealthy", f"Readiness probe failed: {msg}", c)
+                    if failures >= probe.get("failureThreshold", 3) and c.ready:
+                        c.ready = False
+                        self.touch()
+                await asyncio.sleep(probe.get("periodSeconds", 10))
+
+        async def liveness() -> None:
+            probe = spec.get("livenessProbe")
+            if not probe:
+                return
+            await asyncio.sleep(probe.get("initialDelaySeconds", 0))
+            failures = 0
+            while True:
+                ok, msg = await attempt(probe)
+                if ok:
+                    failures = 0
+                else:
+                    failures += 1
+                    self.event("Warning", "Unhealthy", f"Liveness probe failed: {msg}", c)
+                    if failures >= probe.get("failureThreshold", 3):
+                        await restart("liveness", probe)
+                        return
+                await asyncio.sleep(probe.get("periodSeconds", 10))
+
+        await asyncio.gather(readiness(), liveness())
+
+    # ---- deletion ----------------------------------------------------------------------
+
+    async def _terminate(self) -> None:
+        grace = 0.5 if self.gone else self._grace()
+        running = [c for c in self.all_containers if c.instance and not c.instance.done]
+        for c in running:
+            self.event("Normal", "Killing", f"Stopping container {c.name}", c)
+        await asyncio.gather(*(self._stop(c, grace) for c in running))
+        for c in self.all_containers:
+            if "waiting" in c.state and c.instance is None:
+                c.state = {"terminated": {"exitCode": 137 if not self.initialized else 0,
+                                          "reason": "ContainerStatusUnknown" if c.init else "Error",
+                                          "startedAt": "1970-01-01T00:00:00Z", "finishedAt": now()}}
+            c.ready = False
+        self._compute_phase(final=True)
+
+    async def _stop(self, c: Container, grace: float) -> None:
+        inst = c.instance
+        assert inst is not None
+        await inst.kill(grace)
+        code = await inst.wait()
+        c.state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                                  "startedAt": inst.started_at, "finishedAt": inst.finished_at}}
+
+    async def _teardown(self) -> None:
+        self.sandbox = False
+        await asyncio.to_thread(network.delete_sandbox, self.netns)
+        if self.pod_ip:
+            self.k.ipam.release(self.pod_ip)
+        await asyncio.to_thread(shutil.rmtree, self.dir, True)
+
+    async def _final_delete(self) -> None:
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+                "preconditions": {"uid": self.uid}}
+        try:
+            await self.k.client.delete(f"/api/v1/namespaces/{self.ns}/pods/{self.name}", body)
+        except ApiError as err:
+            if err.status not in (404, 409):
+                log.warning("final delete of %s/%s: %s", self.ns, self.name, err)

@@ -1,0 +1,211 @@
+"""A userspace kube-proxy: every Service ClusterIP:port (TCP) forwards to a ready endpoint.
+
+Each ClusterIP is a /32 address on the cluster bridge, so the host and every pod (whose default
+route is the bridge) reach it. A port listens only while its Service has a ready endpoint, so a
+Service without endpoints refuses connections, like kube-proxy's REJECT rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import network
+from .config import ClusterConfig
+from .kube import Client, informer
+
+log = logging.getLogger("localcluster.proxy")
+Obj = dict[str, Any]
+Key = tuple[str, str]
+
+
+def ready_endpoints(slices: list[Obj], port_name: str) -> list[tuple[str, int]]:
+    """(ip, port) of every ready endpoint in the slices that serves the named Service port."""
+    result = []
+    for sl in slices:
+        port = next((p.get("port") for p in sl.get("ports") or []
+                     if (p.get("name") or "") == port_name and p.get("protocol", "TCP") == "TCP"), None)
+        if port is None:
+            continue
+        for ep in sl.get("endpoints") or []:
+            if (ep.get("conditions") or {}).get("ready", True) is False:
+                continue
+            for addr in ep.get("addresses") or []:
+                result.append((addr, int(port)))
+    return sorted(set(result))
+
+
+def headless_records(slices: list[Obj]) -> list[tuple[str, str | None]]:
+    out = []
+    for sl in slices:
+        for ep in sl.get("endpoints") or []:
+            if (ep.get("conditions") or {}).get("ready", True) is False:
+                continue
+            for addr in ep.get("addresses") or []:
+                out.append((addr, ep.get("hostname")))
+    return sorted(set(out), key=lambda r: r[0])
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, OSError):
+        pass
+
+
+class Listener:
+    def __init__(self, proxy: ServiceProxy, key: Key, port_name: str) -> None:
+        self.proxy = proxy
+        self.key = key
+        self.port_name = port_name
+        self.server: asyncio.AbstractServer | None = None
+        self._rr = itertools.count()
+
+    def targets(self) -> list[tuple[str, int]]:
+        if self.key == ("default", "kubernetes"):
+            return [("127.0.0.1", self.proxy.cfg.ports.apiserver)]
+        return ready_endpoints(self.proxy.slices_of(self.key), self.port_name)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        targets = self.targets()
+        upstream = None
+        if targets:
+            start = next(self._rr)
+            for i in range(len(targets)):
+                host, port = targets[(start + i) % len(targets)]
+                try:
+                    upstream = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+                    break
+                except (OSError, asyncio.TimeoutError):
+                    continue
+        if upstream is None:
+            writer.close()
+            return
+        up_reader, up_writer = upstream
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            for w in (writer, up_writer):
+                with contextlib.suppress(Exception):
+                    w.close()
+
+
+class ServiceProxy:
+    def __init__(self, cfg: ClusterConfig, client: Client,
+                 on_change: Callable[[Mapping[Key, Obj], Mapping[Key, list[tuple[str, str | None]]]], None]) -> None:
+        self.cfg = cfg
+        self.client = client
+        self.on_change = on_change
+        self.services: dict[Key, Obj] = {}
+        self.slices: dict[Key, Obj] = {}  # by (ns, slice name)
+        self.listeners: dict[tuple[str, int], Listener] = {}
+        self._dirty = asyncio.Event()
+        self._synced = {"services": False, "slices": False}
+
+    def slices_of(self, key: Key) -> list[Obj]:
+        ns, name = key
+        return [s for (sns, _), s in self.slices.items() if sns == ns and
+                (s["metadata"].get("labels") or {}).get("kubernetes.io/service-name") == name]
+
+    async def _on_service(self, kind: str, svc: Obj) -> None:
+        key = (svc["metadata"]["namespace"], svc["metadata"]["name"])
+        if kind == "DELETED":
+            self.services.pop(key, None)
+        else:
+            self.services[key] = svc
+        self._dirty.set()
+
+    async def _on_slice(self, kind: str, sl: Obj) -> None:
+        key = (sl["metadata"]["namespace"], sl["metadata"]["name"])
+        if kind == "DELETED":
+            self.slices.pop(key, None)
+        else:
+            self.slices[key] = sl
+        self._dirty.set()
+
+    async def _sync_services(self, items: list[Obj]) -> None:
+        self.services = {}
+        self._synced["services"] = True
+
+    async def _sync_slices(self, items: list[Obj]) -> None:
+        self.slices = {}
+        self._synced["slices"] = True
+
+    def desired(self) -> dict[tuple[str, int], tuple[Key, str]]:
+        want = {}
+        for key, svc in self.services.items():
+            spec = svc.get("spec") or {}
+            ips = [ip for ip in (spec.get("clusterIPs") or [spec.get("clusterIP")]) if ip and ip != "None"]
+            for port in spec.get("ports") or []:
+                if port.get("protocol", "TCP") != "TCP":
+                    continue
+                name = port.get("name") or ""
+                if key != ("default", "kubernetes") and not ready_endpoints(self.slices_of(key), name):
+                    continue
+                for ip in ips:
+                    if ":" not in ip:
+                        want[(ip, int(port["port"]))] = (key, name)
+        return want
+
+    async def _reconcile(self) -> None:
+        want = self.desired()
+        for addr, listener in list(self.listeners.items()):
+            if want.get(addr) != (listener.key, listener.port_name):
+                if listener.server:
+                    listener.server.close()
+                del self.listeners[addr]
+        wanted_ips = {ip for ip, _ in want} | {ip for key, svc in self.services.items()
+                                                for ip in [(svc.get("spec") or {}).get("clusterIP")]
+                                                if ip and ip != "None" and ":" not in ip}
+        present = set(await asyncio.to_thread(network.bridge_addresses))
+        for ip in wanted_ips - present:
+            await asyncio.to_thread(network.add_service_ip, ip)
+        for ip in present - wanted_ips:
+            await asyncio.to_thread(network.del_service_ip, ip)
+        for addr, (key, name) in want.items():
+            if addr in self.listeners:
+                continue
+            listener = Listener(self, key, name)
+            try:
+                listener.server = await asyncio.start_server(listener.handle, addr[0], addr[1],
+                                                             reuse_address=True)
+            except OSError as err:
+                log.warning("cannot listen on %s:%s for %s/%s: %s", *addr, *key, err)
+                continue
+            self.listeners[addr] = listener
+        headless = {key: headless_records(self.slices_of(key)) for key, svc in self.services.items()
+                    if (svc.get("spec") or {}).get("clusterIP") in (None, "", "None")}
+        self.on_change(self.services, headless)
+
+    async def _reconciler(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(0.05)  # coalesce bursts
+            self._dirty.clear()
+            if not all(self._synced.values()):
+                continue
+            try:
+                await self._reconcile()
+            except Exception:  # noqa: BLE001 - keep proxying
+                log.exception("service proxy reconcile failed")
+                await asyncio.sleep(1)
+                self._dirty.set()
+
+    async def run(self) -> None:
+        await asyncio.gather(
+            self._reconciler(),
+            informer(self.client, "/api/v1/services", self._on_service, on_sync=self._sync_services),
+            informer(self.client, "/apis/discovery.k8s.io/v1/endpointslices", self._on_slice,
+                     on_sync=self._sync_slices),
+        )
