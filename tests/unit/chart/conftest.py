@@ -1,0 +1,24 @@
+"""Fixtures for the chart tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chart_helpers import Render, find_helm, render_manifests
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    return find_helm()
+
+
+@pytest.fixture
+def render(helm: str, tmp_path: Path) -> Render:
+    """render(*helm_args, namespace=..., all_values=False) -> parsed manifests."""
+
+    def _render(*args: str, namespace: str = "dask-operator", all_values: bool = False) -> list[dict[str, Any]]:
+        return render_manifests(helm, *args, namespace=namespace, values_dir=tmp_path, all_values=all_values)
+
+    return _render
