@@ -83,7 +83,7 @@ POD_SPECS = [(kind, path) for kind, paths in POD_SPEC_PATHS.items() for path in 
 
 # --- a structural validator --------------------------------------------------------------------
 
-TYPES = {
+TYPES: dict[str, type | tuple[type, ...]] = {
     "object": dict,
     "array": list,
     "string": str,
