@@ -93,6 +93,12 @@ TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
+def has_type(value: Any, expected: str) -> bool:
+    if expected in ("integer", "number") and isinstance(value, bool):
+        return False
+    return isinstance(value, TYPES[expected])
+
+
 def validate(value: Any, node: dict[str, Any], path: str = "") -> list[str]:
     """Errors the apiserver's structural validation would report (except CEL)."""
     if node.get("x-kubernetes-int-or-string"):
@@ -105,9 +111,7 @@ def validate(value: Any, node: dict[str, Any], path: str = "") -> list[str]:
     if expected is None:
         assert node.get("x-kubernetes-preserve-unknown-fields"), f"{path}: untyped schema"
         return []
-    if not isinstance(value, TYPES[expected]) or (
-        expected in ("integer", "number") and isinstance(value, bool)
-    ):
+    if not has_type(value, expected):
         return [f"{path}: must be {expected}, got {value!r}"]
     errors = []
     if "enum" in node and value not in node["enum"]:
