@@ -1,0 +1,75 @@
+"""Operator configuration: the dask config subtree ``kubernetes.controller``.
+
+Every key can be set in a dask config YAML file or through the environment, e.g.
+``DASK_KUBERNETES__CONTROLLER__WORKER_ALLOCATION__BATCH_SIZE=5`` (dashes become underscores,
+nesting is ``__``). docs/configuration.md documents each key.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import dask.config
+
+NAMESPACE = "kubernetes.controller"
+
+DEFAULTS: dict[str, Any] = {
+    # Worker pods created per batch (chart: workerAllocation.size); null = 20.
+    "worker-allocation": {"batch-size": None, "delay": None},
+    # The DNS domain of the Kubernetes cluster, used in DASK_SCHEDULER_ADDRESS.
+    "cluster-domain": "cluster.local",
+    # Port of the operator's Prometheus endpoint (metrics plugin); 0 turns it off.
+    "metrics": {"port": 9090},
+    # Rewrite `dask-scheduler`/`dask-worker` commands to `dask scheduler`/`dask worker`.
+    "legacy-cli-shim": True,
+    "scale-down": {
+        # Delete the newest workers when the scheduler cannot be reached (may lose data).
+        "allow-unsafe-fallback": False,
+        # Seconds before retrying a scale-down blocked by an unreachable scheduler (doubles).
+        "retry-delay": 5,
+        "max-retry-delay": 60,
+    },
+    # Outdated workers replaced at once during a rolling update (extra pods above replicas).
+    "rolling-update": {"max-surge": 2},
+    # Seconds between periodic level-triggered passes of every object.
+    "reconcile-interval": 10,
+    "scheduler-api": {
+        # Timeout for one HTTP call to a scheduler; retire_workers may take longer.
+        "timeout": 10,
+        "retire-timeout": 120,
+    },
+    # Plugin names not to load (also DASK_OPERATOR_DISABLE_PLUGINS, comma separated).
+    "disable-plugins": [],
+}
+
+DEFAULT_BATCH_SIZE = 20
+
+dask.config.update_defaults({"kubernetes": {"controller": copy.deepcopy(DEFAULTS)}})
+
+
+def get(key: str, default: Any = None) -> Any:
+    """Read ``kubernetes.controller.<key>`` (dashes and underscores are interchangeable)."""
+    return dask.config.get(f"{NAMESPACE}.{key}", default=default)
+
+
+def snapshot() -> dict[str, Any]:
+    """The whole operator configuration as a nested dict (a copy)."""
+    return copy.deepcopy(dask.config.get(NAMESPACE))
+
+
+def worker_batch_size() -> int:
+    size = get("worker-allocation.batch-size")
+    return DEFAULT_BATCH_SIZE if size in (None, "", 0) else max(1, int(size))
+
+
+def worker_batch_delay() -> float:
+    delay = get("worker-allocation.delay")
+    return 0.0 if delay in (None, "") else max(0.0, float(delay))
+
+
+def as_bool(value: Any) -> bool:
+    """Config values from the environment may be strings."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)

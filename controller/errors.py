@@ -1,0 +1,34 @@
+"""Exceptions of the operator core."""
+
+from __future__ import annotations
+
+
+class DaskOperatorError(Exception):
+    """Base class of the operator's own errors."""
+
+
+class PluginError(DaskOperatorError):
+    """A plugin cannot be used; raised at start-up and names the plugin, hook and object."""
+
+
+class PluginLoadError(PluginError):
+    """A plugin's entry point failed to import."""
+
+
+class BuildError(DaskOperatorError):
+    """No plugin built a manifest that the core needs, or a built manifest is unusable."""
+
+
+class SchedulerUnreachable(DaskOperatorError):
+    """Neither the scheduler's HTTP API nor its RPC answered."""
+
+
+class RetryLater(DaskOperatorError):
+    """A pass could not finish and should run again after ``delay`` seconds.
+
+    The kopf layer turns it into ``kopf.TemporaryError``; it is not a crash.
+    """
+
+    def __init__(self, message: str, delay: float = 10) -> None:
+        super().__init__(message)
+        self.delay = delay

@@ -1,0 +1,119 @@
+"""The kopf layer: the only module with ``@kopf.on.*``. Each handler delegates to reconcile.
+
+DaskCluster and DaskWorkerGroup passes run on resume, create, update, on a timer
+(``reconcile-interval``) and when one of their children changes (a "poke", debounced). The
+passes themselves are level-triggered, so which trigger ran them does not matter.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from . import config, names, pluginmanager, reconcile
+from .errors import BuildError, RetryLater
+from .runtime import Runtime
+
+logger = logging.getLogger("dask_operator")
+
+INTERVAL = float(config.get("reconcile-interval"))
+CHILD: dict[str, Any] = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_CLUSTER: kopf.PRESENT}
+
+
+async def _run(coro: Any) -> None:
+    """Translate the core's outcomes into kopf's retry semantics; never crash-loop."""
+    try:
+        await coro
+    except RetryLater as exc:
+        raise kopf.TemporaryError(str(exc), delay=exc.delay) from exc
+    except BuildError as exc:
+        raise kopf.TemporaryError(str(exc), delay=60) from exc
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+    settings.posting.level = logging.WARNING  # our own Events tell the story; kopf's only on failure
+    settings.execution.max_workers = 20
+    settings.watching.server_timeout = 300
+    pm = pluginmanager.current()
+    memo.runtime = await Runtime.start(pm)
+    await memo.runtime.notify("dask_startup", settings=settings, logger=logger)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: Any, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is not None:
+        await runtime.notify("dask_cleanup", logger=logger)
+        await runtime.close()
+
+
+# --- DaskCluster --------------------------------------------------------------------------------
+
+
+@kopf.on.resume(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
+@kopf.on.create(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
+@kopf.on.update(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
+async def cluster_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    await _run(reconcile.reconcile_cluster(memo.runtime, str(namespace), name))
+
+
+@kopf.timer(names.GROUP, names.VERSION, names.CLUSTER_PLURAL, interval=INTERVAL, initial_delay=INTERVAL)
+async def cluster_tick(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    await _run(reconcile.reconcile_cluster(memo.runtime, str(namespace), name))
+
+
+@kopf.on.delete(names.GROUP, names.VERSION, names.CLUSTER_PLURAL, optional=True)
+async def cluster_deleted(body: kopf.Body, memo: Any, **_: Any) -> None:
+    await memo.runtime.notify("dask_cluster_deleted", cluster=dict(body))
+
+
+# --- DaskWorkerGroup ----------------------------------------------------------------------------
+
+
+@kopf.on.resume(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
+@kopf.on.create(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
+@kopf.on.update(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
+async def worker_group_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    await _run(reconcile.reconcile_worker_group(memo.runtime, str(namespace), name))
+
+
+@kopf.timer(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL, interval=INTERVAL, initial_delay=INTERVAL)
+async def worker_group_tick(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    await _run(reconcile.reconcile_worker_group(memo.runtime, str(namespace), name))
+
+
+# --- Children changed: poke the owner's pass ---------------------------------------------------
+
+
+def _poke_cluster(runtime: Runtime, namespace: str, cluster: str) -> None:
+    runtime.poke(
+        (names.CLUSTER_KIND, namespace, cluster), lambda: reconcile.reconcile_cluster(runtime, namespace, cluster)
+    )
+
+
+def _poke_group(runtime: Runtime, namespace: str, group: str) -> None:
+    runtime.poke(
+        (names.WORKER_GROUP_KIND, namespace, group), lambda: reconcile.reconcile_worker_group(runtime, namespace, group)
+    )
+
+
+@kopf.on.event("v1", "pods", labels=CHILD)
+async def child_pod_event(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
+    _poke_cluster(memo.runtime, str(namespace), labels[names.LABEL_CLUSTER])
+    if labels.get(names.LABEL_COMPONENT) == names.COMPONENT_WORKER and names.LABEL_WORKER_GROUP in labels:
+        _poke_group(memo.runtime, str(namespace), labels[names.LABEL_WORKER_GROUP])
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=CHILD)
+@kopf.on.event("v1", "services", labels=CHILD)
+async def child_event(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
+    _poke_cluster(memo.runtime, str(namespace), labels[names.LABEL_CLUSTER])
+
+
+@kopf.on.event(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
+async def worker_group_event(namespace: str | None, spec: kopf.Spec, memo: Any, **_: Any) -> None:
+    if spec.get("cluster"):
+        _poke_cluster(memo.runtime, str(namespace), spec["cluster"])

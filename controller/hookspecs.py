@@ -1,0 +1,329 @@
+"""The hook specifications of the Dask operator: the whole contract between core and plugins.
+
+Every hook is prefixed ``dask_`` and belongs to the pluggy project ``dask_operator``. Hooks come
+in three flavours, and the plugin manager enforces the sync/async rule at start-up:
+
+* **Builders and decisions** (``pure``): synchronous, side-effect free ``def`` functions. They get
+  plain dicts and return plain data (or mutate the manifest they are handed). Never ``async def``:
+  pluggy does not await, and a coroutine is "not None", so it would win every firstresult call.
+* **firstresult** builders return the first non-``None`` result. The built-in implementations are
+  registered with ``trylast=True`` so any third-party implementation runs first and wins.
+* **Notifications** (``async ok``): called for their side effects (metrics, logging, chat-ops).
+  They may be ``async def``; the core awaits every returned awaitable in one place.
+
+Objects passed to hooks are the Kubernetes objects as dicts (``metadata``, ``spec``, ``status``),
+after ``dask_cluster_defaults`` for clusters. Hooks must not call the Kubernetes API or a Dask
+scheduler: the core does all I/O (``kube.py``, ``scheduler_api.py``).
+
+Components (``component`` arguments) are the values of the ``dask.org/component`` label:
+``scheduler`` (the scheduler Deployment and Service), ``workergroup``, ``worker`` and, for manifests
+returned by ``dask_cluster_resources``, whatever the plugin put in that label (default ``extra``).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import pluggy
+
+PROJECT_NAME = "dask_operator"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+# Hooks whose implementations may be ``async def`` (notifications). Every other hook is pure.
+ASYNC_HOOKS = frozenset(
+    {
+        "dask_startup",
+        "dask_cleanup",
+        "dask_cluster_phase_changed",
+        "dask_cluster_deleted",
+        "dask_workers_changed",
+    }
+)
+
+Manifest = dict[str, Any]
+
+
+# --- Operator lifecycle -------------------------------------------------------------------------
+
+
+@hookspec
+def dask_configure(config: dict[str, Any]) -> None:
+    """Read or adjust the operator configuration.
+
+    When: once, at start-up, after every plugin is registered and before kopf starts.
+    Params: ``config`` -- the operator's configuration (the dask config subtree
+    ``kubernetes.controller`` as a nested dict); plugins read their own keys from it and may set
+    defaults for keys that are missing.
+    Returns: nothing. Pure (sync). Not firstresult.
+    """
+
+
+@hookspec
+def dask_startup(settings: Any, logger: Any) -> None:
+    """Prepare a plugin when the operator starts.
+
+    When: once, in kopf's start-up phase, before any object is handled.
+    Params: ``settings`` -- kopf's ``OperatorSettings`` (a plugin may tune it); ``logger``.
+    Returns: nothing. Notification: may be ``async def``.
+    """
+
+
+@hookspec
+def dask_cleanup(logger: Any) -> None:
+    """Release what ``dask_startup`` acquired.
+
+    When: once, when the operator stops (SIGTERM, SIGINT).
+    Params: ``logger``.
+    Returns: nothing. Notification: may be ``async def``.
+    """
+
+
+@hookspec
+def dask_rbac_rules() -> list[dict[str, Any]]:
+    """Declare the extra Kubernetes permissions a plugin needs.
+
+    When: by ``dask-operator rbac`` (which prints the operator's ClusterRole rules) and by the
+    chart tooling; plugins that create new kinds of objects must list them here.
+    Params: none.
+    Returns: a list of RBAC PolicyRule dicts (``apiGroups``, ``resources``, ``verbs``). Pure.
+    Not firstresult (all lists are concatenated).
+    """
+    return []
+
+
+@hookspec
+def dask_reconcile_context(kind: str, name: str, namespace: str) -> AbstractAsyncContextManager[Any]:
+    """Wrap a reconcile pass (metrics, tracing, logging context).
+
+    When: around every reconcile pass of every kind (``DaskCluster``, ``DaskWorkerGroup``, ...).
+    Params: ``kind``, ``name``, ``namespace`` of the object being reconciled.
+    Returns: an async context manager (e.g. from ``contextlib.asynccontextmanager``), entered
+    before the pass and exited after it, with the exception if the pass failed. The hook itself
+    is a plain ``def`` returning the manager. Not firstresult (every manager is entered).
+    """
+    raise NotImplementedError
+
+
+# --- DaskCluster: defaults, validation, building ------------------------------------------------
+
+
+@hookspec
+def dask_cluster_defaults(cluster: Manifest) -> None:
+    """Fill in defaults on a working copy of a DaskCluster.
+
+    When: at the start of every DaskCluster and DaskWorkerGroup pass, before validation and
+    building. The copy is never written back: the operator never writes a user's spec.
+    Params: ``cluster`` -- a deep copy of the DaskCluster object; mutate it in place.
+    Returns: nothing. Pure. Not firstresult.
+    """
+
+
+@hookspec
+def dask_cluster_validate(cluster: Manifest) -> list[str]:
+    """Check a DaskCluster for problems the CRD schema cannot express.
+
+    When: after ``dask_cluster_defaults``, on every pass.
+    Params: ``cluster`` -- the defaulted DaskCluster.
+    Returns: a list of human-readable error strings (empty when valid). Any error puts the
+    cluster in phase ``Error`` with condition ``Ready=False`` (reason ``InvalidSpec``) and a
+    Warning Event; nothing is created or changed until the spec is fixed. Pure. All lists are
+    concatenated.
+    """
+    return []
+
+
+@hookspec
+def dask_cluster_warnings(cluster: Manifest) -> list[str]:
+    """Report things about a DaskCluster the user should know but that do not stop it.
+
+    When: after validation, on every pass; the core posts each warning as a Warning Event once
+    per generation of the object.
+    Params: ``cluster`` -- the defaulted DaskCluster.
+    Returns: a list of messages. Pure. All lists are concatenated.
+    """
+    return []
+
+
+@hookspec
+def dask_worker_group_warnings(cluster: Manifest, worker_group: Manifest) -> list[str]:
+    """Like ``dask_cluster_warnings``, for a DaskWorkerGroup (posted on the group).
+
+    When: on every DaskWorkerGroup pass whose cluster exists.
+    Params: ``cluster`` -- the defaulted DaskCluster; ``worker_group`` -- the group.
+    Returns: a list of messages. Pure. All lists are concatenated.
+    """
+    return []
+
+
+@hookspec(firstresult=True)
+def dask_scheduler_address(cluster: Manifest) -> str | None:
+    """Give the address workers and clients inside Kubernetes use to reach the scheduler.
+
+    When: on every DaskCluster and DaskWorkerGroup pass, before building.
+    Params: ``cluster`` -- the defaulted DaskCluster.
+    Returns: an address such as ``tcp://{cluster}-scheduler.{ns}.svc.cluster.local:8786``
+    (firstresult; the built-in scheduler plugin answers last). Injected into workers as
+    ``DASK_SCHEDULER_ADDRESS`` and shown in ``status.schedulerAddress``. Pure.
+    """
+
+
+@hookspec(firstresult=True)
+def dask_scheduler_build_deployment(cluster: Manifest) -> Manifest | None:
+    """Build the scheduler Deployment ``{cluster}-scheduler``.
+
+    When: on every DaskCluster pass with a valid spec.
+    Params: ``cluster`` -- the defaulted DaskCluster.
+    Returns: a Deployment manifest (dict), or ``None`` to let the next implementation answer.
+    The core then adds labels, the owner reference and the spec hash, calls
+    ``dask_modify_manifest`` and applies it. Pure. firstresult.
+    """
+
+
+@hookspec(firstresult=True)
+def dask_scheduler_build_service(cluster: Manifest) -> Manifest | None:
+    """Build the scheduler Service ``{cluster}-scheduler``.
+
+    When: on every DaskCluster pass with a valid spec.
+    Params: ``cluster`` -- the defaulted DaskCluster.
+    Returns: a Service manifest, or ``None``. Pure. firstresult.
+    """
+
+
+@hookspec(firstresult=True)
+def dask_worker_group_build(cluster: Manifest) -> Manifest | None:
+    """Build the cluster's default DaskWorkerGroup ``{cluster}-default``.
+
+    When: on every DaskCluster pass with a valid spec.
+    Params: ``cluster`` -- the defaulted DaskCluster.
+    Returns: a DaskWorkerGroup manifest, or ``None``. Its ``spec.worker.replicas`` is only used
+    when the group is created or when the cluster's ``spec.worker.replicas`` changes, so that
+    ``kubectl scale daskworkergroup`` and autoscalers are not undone. Pure. firstresult.
+    """
+
+
+@hookspec(firstresult=True)
+def dask_worker_build_pod(
+    cluster: Manifest, worker_group: Manifest, name: str, scheduler_address: str
+) -> Manifest | None:
+    """Build one worker Pod.
+
+    When: whenever a DaskWorkerGroup pass creates a worker, and on every pass to compute the
+    spec hash that decides whether existing workers are outdated (rolling update).
+    Params: ``cluster`` -- the defaulted DaskCluster; ``worker_group`` -- the DaskWorkerGroup;
+    ``name`` -- the Pod name ``{group}-worker-{10 hex}``; ``scheduler_address`` -- from
+    ``dask_scheduler_address``.
+    Returns: a Pod manifest, or ``None``. Must be deterministic for a given name (no clocks, no
+    randomness): the rolling update compares hashes. Pure. firstresult.
+    """
+
+
+@hookspec
+def dask_cluster_resources(cluster: Manifest) -> list[Manifest]:
+    """Ask for extra namespaced objects to exist alongside a cluster (Istio, certificates, ...).
+
+    When: on every DaskCluster pass with a valid spec, after the built-in children are built.
+    Params: ``cluster`` -- the defaulted DaskCluster.
+    Returns: a list of manifests (any kind; ``metadata.name`` required, namespace = the
+    cluster's). The core owns them: it sets the cluster as owner, applies them, and deletes
+    objects it applied before that are no longer returned. Pure. All lists are concatenated.
+    """
+    return []
+
+
+@hookspec
+def dask_child_labels(cluster: Manifest, component: str) -> dict[str, str]:
+    """Add labels to every child of a cluster.
+
+    When: for every child the core builds (scheduler Deployment/Service, worker groups, worker
+    Pods, extra resources), after metadata propagation and before ``dask_modify_manifest``.
+    Params: ``cluster`` -- the defaulted DaskCluster; ``component`` -- see module docs.
+    Returns: labels to merge. Reserved labels (``dask.org/*``, ``app.kubernetes.io/*``) cannot be
+    overridden this way. Pure. All dicts are merged (later plugins win on conflicts).
+    """
+    return {}
+
+
+@hookspec
+def dask_modify_manifest(cluster: Manifest, component: str, manifest: Manifest) -> None:
+    """Change any manifest just before it is applied (sidecars, annotations, TLS volumes, ...).
+
+    When: last step before every apply/create of a child of a cluster.
+    Params: ``cluster`` -- the defaulted DaskCluster; ``component``; ``manifest`` -- mutate it in
+    place. Must be deterministic (it feeds the spec hash).
+    Returns: nothing. Pure. Not firstresult.
+    """
+
+
+# --- Scaling, status, notifications -------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def dask_workers_to_retire(
+    cluster: Manifest, worker_group: Manifest, candidates: list[dict[str, Any]], n: int
+) -> list[str] | None:
+    """Choose which running workers of a group to retire when it scales down.
+
+    When: during a DaskWorkerGroup pass that must remove ``n`` running workers (pending pods
+    are removed first, without asking). Only workers of this group are candidates.
+    Params: ``cluster``; ``worker_group``; ``candidates`` -- dicts with ``name`` (Pod name),
+    ``address`` (scheduler-side address or ``None`` if the worker is not connected),
+    ``connected`` (bool), ``outdated`` (bool: its spec hash is stale), ``created``
+    (creationTimestamp) and, when the scheduler reports them, ``metrics`` (e.g. ``managed_bytes``,
+    ``executing``); ``n`` -- how many to choose.
+    Returns: up to ``n`` Pod names, or ``None`` to defer. The core retires them through the
+    scheduler (``retire_workers``) and deletes exactly the Pods the scheduler retired. Pure.
+    firstresult.
+    """
+
+
+@hookspec
+def dask_cluster_status(cluster: Manifest, observed: dict[str, Any]) -> dict[str, Any]:
+    """Add fields to a DaskCluster's status.
+
+    When: at the end of every DaskCluster pass, after the core computed its own status.
+    Params: ``cluster``; ``observed`` -- what the core saw: ``deployment``, ``service``,
+    ``worker_groups`` (list), ``worker_pods`` (list), ``status`` (the core's status so far).
+    Returns: a status fragment, deep-merged into the status (a plugin's conditions are added to
+    the list by ``type``). Pure. All fragments are merged in order.
+    """
+    return {}
+
+
+@hookspec
+def dask_cluster_phase_changed(cluster: Manifest, old: str | None, new: str) -> None:
+    """Notify that a DaskCluster's ``status.phase`` changed.
+
+    When: after the status with the new phase was written.
+    Params: ``cluster``; ``old`` phase (``None`` for a new cluster); ``new`` phase.
+    Returns: nothing. Notification: may be ``async def``.
+    """
+
+
+@hookspec
+def dask_cluster_deleted(cluster: Manifest) -> None:
+    """Notify that a DaskCluster is being deleted (its children are garbage-collected).
+
+    When: when the operator sees the deletion (best effort: no finalizer blocks the deletion).
+    Params: ``cluster``.
+    Returns: nothing. Notification: may be ``async def``.
+    """
+
+
+@hookspec
+def dask_workers_changed(
+    cluster: Manifest,
+    worker_group: Manifest,
+    created: list[str],
+    retired: list[str],
+    deleted: list[str],
+) -> None:
+    """Notify that a pass created, retired or deleted worker Pods of a group.
+
+    When: at the end of a DaskWorkerGroup pass that changed anything.
+    Params: ``cluster``; ``worker_group``; Pod names ``created``, ``retired`` (through the
+    scheduler), ``deleted`` (all deleted Pods, retired or not).
+    Returns: nothing. Notification: may be ``async def``.
+    """

@@ -1,0 +1,101 @@
+"""What a DaskWorkerGroup pass should do with its worker Pods: a pure plan.
+
+Rules (ARCHITECTURE §4, §7):
+- finished (Succeeded/Failed) pods are deleted and replaced;
+- missing workers are created (bounded: the executor batches them);
+- outdated pods (stale spec hash) are replaced a few at a time: new pods first (at most
+  ``max_surge`` above replicas), an outdated running pod is retired only while the ready
+  up-to-date pods plus the remaining outdated ones still cover the replicas;
+- scale-down removes pods that are not running yet first (no data), then asks for
+  ``retire`` running workers, chosen by ``dask_workers_to_retire`` and retired through the
+  scheduler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import status as st
+
+
+@dataclass(frozen=True)
+class WorkerPod:
+    name: str
+    uid: str
+    phase: str
+    ready: bool
+    outdated: bool
+    created: str
+    ip: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.phase == "Running"
+
+    @classmethod
+    def from_pod(cls, pod: dict[str, Any], desired_hash: str, hash_annotation: str) -> WorkerPod:
+        meta = pod.get("metadata", {})
+        return cls(
+            name=meta["name"],
+            uid=meta.get("uid", ""),
+            phase=st.pod_phase(pod),
+            ready=st.pod_is_ready(pod),
+            outdated=(meta.get("annotations") or {}).get(hash_annotation) != desired_hash,
+            created=str(meta.get("creationTimestamp") or ""),
+            ip=pod.get("status", {}).get("podIP"),
+        )
+
+
+@dataclass
+class WorkerPlan:
+    create: int = 0
+    delete: list[str] = field(default_factory=list)  # safe to delete now (no data)
+    retire: int = 0  # running workers to retire through the scheduler
+    candidates: list[WorkerPod] = field(default_factory=list)  # eligible for retirement
+    outdated: int = 0
+
+    @property
+    def idle(self) -> bool:
+        return not (self.create or self.delete or self.retire)
+
+
+def plan_workers(pods: list[WorkerPod], finished: list[str], replicas: int, max_surge: int) -> WorkerPlan:
+    """Plan one pass. ``pods`` are the group's active pods; ``finished`` the names of finished ones."""
+    plan = WorkerPlan(delete=list(finished))
+    replicas = max(0, replicas)
+    max_surge = max(1, max_surge)
+
+    current = [p for p in pods if not p.outdated]
+    outdated = [p for p in pods if p.outdated]
+    # Outdated pods that are not running yet hold no data: replace them at once.
+    plan.delete += [p.name for p in outdated if not p.running]
+    outdated = [p for p in outdated if p.running]
+    plan.outdated = len(outdated)
+
+    # Scale-down of up-to-date pods: pods that are not running yet go first, newest first.
+    excess = max(0, len(current) - replicas)
+    not_running = sorted((p for p in current if not p.running), key=lambda p: p.created, reverse=True)
+    dropped = not_running[:excess]
+    plan.delete += [p.name for p in dropped]
+    kept_current = [p for p in current if p not in dropped]
+    excess_running = max(0, len(kept_current) - replicas)
+
+    # Creations: reach `replicas` up-to-date pods, never more than replicas + surge in total
+    # while outdated pods are still being replaced.
+    missing = max(0, replicas - len(kept_current))
+    if outdated:
+        room = max(0, replicas + max_surge - len(kept_current) - len(outdated))
+        plan.create = min(missing, room)
+    else:
+        plan.create = missing
+
+    # Retirements: outdated running pods as long as the ready up-to-date ones still cover the
+    # replicas together with the outdated ones that stay; plus excess up-to-date running pods.
+    ready_current = min(replicas, sum(1 for p in kept_current if p.ready))
+    retire_outdated = min(len(outdated), max(0, ready_current + len(outdated) - replicas))
+    plan.retire = retire_outdated + excess_running
+    if plan.retire:
+        eligible = outdated if not excess_running else outdated + [p for p in kept_current if p.running]
+        plan.candidates = eligible
+    return plan

@@ -1,0 +1,103 @@
+"""Built-in plugin: the scheduler Deployment and Service of a DaskCluster, and its address."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from dask_operator import config, names
+from dask_operator.hookspecs import hookimpl
+
+from ._podspec import containers, inject_env
+
+# distributed's scheduler serves /api/v1/* (retire_workers, get_workers, adaptive_target,
+# check_idle) only when this module is in its HTTP routes; the default route list lacks it.
+HTTP_ROUTES_ENV = "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES"
+HTTP_ROUTES = [
+    "distributed.http.scheduler.prometheus",
+    "distributed.http.scheduler.info",
+    "distributed.http.scheduler.json",
+    "distributed.http.health",
+    "distributed.http.proxy",
+    "distributed.http.statics",
+    "distributed.http.scheduler.api",
+]
+
+
+def _scheduler(cluster: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = cluster.get("spec", {}).get("scheduler") or {}
+    return result
+
+
+def _sub_metadata(cluster: dict[str, Any]) -> dict[str, Any]:
+    meta = _scheduler(cluster).get("metadata") or {}
+    return {
+        "labels": dict(meta.get("labels") or {}),
+        "annotations": dict(meta.get("annotations") or {}),
+    }
+
+
+def selector_labels(cluster_name: str) -> dict[str, str]:
+    return {names.LABEL_CLUSTER: cluster_name, names.LABEL_COMPONENT: names.COMPONENT_SCHEDULER}
+
+
+@hookimpl(trylast=True)
+def dask_scheduler_address(cluster: dict[str, Any]) -> str:
+    meta = cluster["metadata"]
+    port = names.SCHEDULER_PORT
+    for svc_port in (_scheduler(cluster).get("service") or {}).get("ports") or []:
+        if svc_port.get("name") == names.SCHEDULER_PORT_NAME:
+            port = int(svc_port.get("port", port))
+    return names.scheduler_address(meta["name"], meta["namespace"], str(config.get("cluster-domain")), port)
+
+
+@hookimpl(trylast=True)
+def dask_scheduler_build_deployment(cluster: dict[str, Any]) -> dict[str, Any]:
+    meta = cluster["metadata"]
+    pod_spec = copy.deepcopy(_scheduler(cluster).get("spec") or {})
+    for container in containers(pod_spec):
+        inject_env(container, [{"name": HTTP_ROUTES_ENV, "value": repr(HTTP_ROUTES)}])
+    sub = _sub_metadata(cluster)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": names.scheduler_name(meta["name"]),
+            "namespace": meta["namespace"],
+            **sub,
+        },
+        "spec": {
+            "replicas": 1,
+            # Never two schedulers at once: workers and clients would split between them.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector_labels(meta["name"])},
+            "template": {"metadata": copy.deepcopy(sub), "spec": pod_spec},
+        },
+    }
+
+
+@hookimpl(trylast=True)
+def dask_scheduler_build_service(cluster: dict[str, Any]) -> dict[str, Any]:
+    meta = cluster["metadata"]
+    spec = copy.deepcopy(_scheduler(cluster).get("service") or {})
+    spec.setdefault("selector", selector_labels(meta["name"]))
+    if not spec.get("ports"):
+        spec["ports"] = [
+            {"name": names.SCHEDULER_PORT_NAME, "protocol": "TCP", "port": names.SCHEDULER_PORT, "targetPort": names.SCHEDULER_PORT},
+            {"name": names.DASHBOARD_PORT_NAME, "protocol": "TCP", "port": names.DASHBOARD_PORT, "targetPort": names.DASHBOARD_PORT},
+        ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": names.scheduler_name(meta["name"]), "namespace": meta["namespace"], **_sub_metadata(cluster)},
+        "spec": spec,
+    }
+
+
+@hookimpl
+def dask_rbac_rules() -> list[dict[str, Any]]:
+    return [
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"]},
+        {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "patch"]},
+    ]

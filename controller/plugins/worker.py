@@ -1,0 +1,90 @@
+"""Built-in plugin: the default DaskWorkerGroup of a DaskCluster and the worker Pods of a group."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from dask_operator import names
+from dask_operator.hookspecs import hookimpl
+
+from ._podspec import containers, inject_env
+
+
+def _worker_metadata(worker: dict[str, Any]) -> dict[str, dict[str, str]]:
+    meta = worker.get("metadata") or {}
+    return {"labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {})}
+
+
+@hookimpl(trylast=True)
+def dask_worker_group_build(cluster: dict[str, Any]) -> dict[str, Any]:
+    meta = cluster["metadata"]
+    worker = cluster.get("spec", {}).get("worker") or {}
+    return {
+        "apiVersion": names.API_VERSION,
+        "kind": names.WORKER_GROUP_KIND,
+        "metadata": {
+            "name": names.default_worker_group_name(meta["name"]),
+            "namespace": meta["namespace"],
+            # spec.worker.metadata is merged over the cluster's own metadata (user docs).
+            **_worker_metadata(worker),
+        },
+        "spec": {
+            "cluster": meta["name"],
+            "worker": {
+                "replicas": int(worker.get("replicas", 1)),
+                "spec": copy.deepcopy(worker.get("spec") or {}),
+            },
+        },
+    }
+
+
+@hookimpl(trylast=True)
+def dask_worker_build_pod(
+    cluster: dict[str, Any], worker_group: dict[str, Any], name: str, scheduler_address: str
+) -> dict[str, Any]:
+    worker = worker_group.get("spec", {}).get("worker") or {}
+    pod_spec = copy.deepcopy(worker.get("spec") or {})
+    for container in containers(pod_spec):
+        inject_env(
+            container,
+            [
+                {"name": "DASK_WORKER_NAME", "value": name},
+                {"name": "DASK_SCHEDULER_ADDRESS", "value": scheduler_address},
+            ],
+        )
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": worker_group["metadata"]["namespace"],
+            **_worker_metadata(worker),
+        },
+        "spec": pod_spec,
+    }
+
+
+@hookimpl(trylast=True)
+def dask_workers_to_retire(
+    cluster: dict[str, Any], worker_group: dict[str, Any], candidates: list[dict[str, Any]], n: int
+) -> list[str]:
+    """Workers that hold the least: not connected first, then outdated, then the newest."""
+    newest_first = sorted(candidates, key=lambda c: str(c.get("created") or ""), reverse=True)
+    ranked = sorted(  # stable: ties stay newest first
+        newest_first,
+        key=lambda c: (
+            bool(c.get("connected")),
+            not c.get("outdated"),
+            (c.get("metrics") or {}).get("managed_bytes", 0),
+        ),
+    )
+    return [c["name"] for c in ranked[:n]]
+
+
+@hookimpl
+def dask_rbac_rules() -> list[dict[str, Any]]:
+    return [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+        {"apiGroups": [names.GROUP], "resources": [names.WORKER_GROUP_PLURAL], "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"]},
+    ]

@@ -1,0 +1,478 @@
+"""Level-triggered, idempotent reconciles: one pass per DaskCluster and per DaskWorkerGroup.
+
+A pass reads the object, computes every child it wants through the hooks, creates what is
+missing, re-applies what drifted (spec hash), deletes what is no longer wanted, and writes
+status. Nothing depends on which event started the pass; a pass that fails part-way is
+repaired by the next one (change handlers, a timer, and pokes when children change).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from typing import Any
+
+from . import children, config, labels, names
+from . import status as st
+from .errors import BuildError, RetryLater, SchedulerUnreachable
+from .kube import is_owned_by, now_rfc3339, owner_reference
+from .planning import WorkerPlan, WorkerPod, plan_workers
+from .runtime import Runtime
+from .scheduler_api import endpoint_from_service
+
+logger = logging.getLogger("dask_operator")
+
+Manifest = dict[str, Any]
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _ref(obj: Manifest) -> str:
+    meta = obj.get("metadata", {})
+    return f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}"
+
+
+def _build(rt: Runtime, hook: str, **kwargs: Any) -> Manifest:
+    manifest = getattr(rt.pm.hook, hook)(**kwargs)
+    if not isinstance(manifest, dict) or not manifest.get("metadata", {}).get("name"):
+        raise BuildError(f"no plugin answered {hook} with a manifest (got {type(manifest).__name__})")
+    return manifest
+
+
+def core_validate_cluster(cluster: Manifest) -> list[str]:
+    """Checks the core needs whatever the plugins say (names must fit Kubernetes limits)."""
+    name = cluster["metadata"]["name"]
+    errors = []
+    if len(name) > names.MAX_CLUSTER_NAME:
+        errors.append(
+            f"cluster name {name!r} is {len(name)} characters; at most {names.MAX_CLUSTER_NAME} "
+            f"fit, because the Service {names.scheduler_name(name)!r} must be a DNS label of at most "
+            f"{names.MAX_LABEL_VALUE} characters"
+        )
+    replicas = (cluster.get("spec", {}).get("worker") or {}).get("replicas", 1)
+    if not isinstance(replicas, int) or replicas < 0:
+        errors.append(f"spec.worker.replicas must be a non-negative integer, not {replicas!r}")
+    return errors
+
+
+async def _write_status(rt: Runtime, obj: Manifest, new: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``new`` into the object's status (conditions by type) and patch only if changed."""
+    old = obj.get("status") or {}
+    merged = dict(new)
+    if "conditions" in new:
+        merged["conditions"] = st.merge_conditions(old.get("conditions"), new["conditions"], now_rfc3339())
+    changed = {k: v for k, v in merged.items() if old.get(k) != v}
+    if changed:
+        await rt.kube.patch_status(obj, changed)
+    result = dict(old)
+    result.update(merged)
+    return result
+
+
+async def _warn_once_per_generation(rt: Runtime, obj: Manifest, messages: list[str]) -> None:
+    meta = obj["metadata"]
+    if not messages or rt.warned_generation.get(meta["uid"]) == meta.get("generation"):
+        return
+    for message in messages:
+        await rt.kube.event(obj, "Warning", "SpecWarning", message)
+        logger.warning("%s: %s", _ref(obj), message)
+    rt.warned_generation[meta["uid"]] = meta.get("generation", 0)
+
+
+async def _ensure_child(rt: Runtime, owner: Manifest, desired: Manifest, *, force_apply: bool = False) -> Manifest:
+    """Create ``desired`` if missing, re-apply it if its spec hash drifted, sync its metadata."""
+    meta = desired["metadata"]
+    kind = desired["kind"]
+    current = await rt.kube.get(desired["apiVersion"], kind, meta["namespace"], meta["name"])
+    if current is not None:
+        if st.is_terminating(current):
+            raise RetryLater(f"waiting for the old {_ref(current)} to be deleted", delay=2)
+        refs = current.get("metadata", {}).get("ownerReferences") or []
+        foreign = [r for r in refs if r.get("controller") and r.get("uid") != owner["metadata"]["uid"]]
+        if foreign:
+            # Usually the child of a deleted namesake, about to be garbage-collected.
+            raise RetryLater(f"{_ref(current)} is controlled by {foreign[0].get('kind')} uid {foreign[0].get('uid')}; waiting", delay=5)
+    if current is None:
+        live = await rt.kube.apply(desired)
+        await rt.kube.event(owner, "Normal", f"Created{kind}", f"Created {kind} {meta['name']}")
+        logger.info("%s: created %s", _ref(owner), _ref(desired))
+        return live
+    current_hash = (current["metadata"].get("annotations") or {}).get(names.ANNOTATION_SPEC_HASH)
+    if force_apply or current_hash != meta["annotations"][names.ANNOTATION_SPEC_HASH]:
+        live = await rt.kube.apply(desired)
+        await rt.kube.event(owner, "Normal", f"Updated{kind}", f"Updated {kind} {meta['name']} to the current spec")
+        logger.info("%s: updated %s", _ref(owner), _ref(desired))
+        return live
+    missing = children.missing_metadata(desired, current)
+    if missing:
+        patched = await rt.kube.patch(desired["apiVersion"], kind, meta["namespace"], meta["name"], {"metadata": missing})
+        return patched or current
+    return current
+
+
+# --- DaskCluster ----------------------------------------------------------------------------------
+
+
+async def reconcile_cluster(rt: Runtime, namespace: str, name: str) -> None:
+    """One pass over the DaskCluster ``namespace/name`` (reads the latest object itself)."""
+    async with rt.lock(names.CLUSTER_KIND, namespace, name), rt.pass_context(names.CLUSTER_KIND, name, namespace):
+        body = await rt.kube.get(names.API_VERSION, names.CLUSTER_KIND, namespace, name)
+        if body is None or st.is_terminating(body):
+            return
+        await _reconcile_cluster(rt, body)
+
+
+async def _set_phase(rt: Runtime, body: Manifest, cluster: Manifest, old: str | None, new: str, message: str) -> None:
+    if old == new:
+        return
+    await rt.kube.event(body, "Warning" if new == st.PHASE_ERROR else "Normal", f"Phase{new}", message)
+    logger.info("%s: phase %s -> %s", _ref(body), old, new)
+    await rt.notify("dask_cluster_phase_changed", cluster=cluster, old=old, new=new)
+
+
+async def _reconcile_cluster(rt: Runtime, body: Manifest) -> None:
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    generation = int(meta.get("generation") or 0)
+    old_phase = (body.get("status") or {}).get("phase")
+    if old_phase is None:
+        body["status"] = await _write_status(rt, body, {"phase": st.PHASE_CREATED})
+        await _set_phase(rt, body, body, None, st.PHASE_CREATED, "DaskCluster accepted; creating its scheduler and workers")
+        old_phase = st.PHASE_CREATED
+
+    cluster = copy.deepcopy(body)
+    rt.pm.hook.dask_cluster_defaults(cluster=cluster)
+    errors = core_validate_cluster(cluster) + children.flatten(rt.pm.hook.dask_cluster_validate(cluster=cluster))
+    if errors:
+        await _write_status(rt, body, st.invalid_cluster_status(generation, errors))
+        await rt.kube.event(body, "Warning", "InvalidSpec", "; ".join(errors))
+        await _set_phase(rt, body, cluster, old_phase, st.PHASE_ERROR, "invalid spec: " + "; ".join(errors))
+        return
+    await _warn_once_per_generation(rt, body, children.flatten(rt.pm.hook.dask_cluster_warnings(cluster=cluster)))
+
+    address: str | None = rt.pm.hook.dask_scheduler_address(cluster=cluster)
+    inherited = labels.merge_metadata(meta)
+    group_name = names.default_worker_group_name(name)
+
+    def finish(manifest: Manifest, component: str, group: str | None = None) -> Manifest:
+        return children.finalize(
+            manifest, pm=rt.pm, cluster=cluster, component=component, inherited=inherited, owner=body, worker_group=group
+        )
+
+    deployment = finish(_build(rt, "dask_scheduler_build_deployment", cluster=cluster), names.COMPONENT_SCHEDULER)
+    service = finish(_build(rt, "dask_scheduler_build_service", cluster=cluster), names.COMPONENT_SCHEDULER)
+    group = finish(_build(rt, "dask_worker_group_build", cluster=cluster), names.COMPONENT_WORKER_GROUP, group_name)
+    extras = [
+        finish(m, (m.get("metadata", {}).get("labels") or {}).get(names.LABEL_COMPONENT, names.COMPONENT_EXTRA))
+        for m in children.flatten(rt.pm.hook.dask_cluster_resources(cluster=cluster))
+    ]
+
+    live_service = await _ensure_child(rt, body, service)
+    live_deployment = await _ensure_child(rt, body, deployment)
+    await _ensure_default_group(rt, body, group)
+    for extra in extras:
+        await _ensure_child(rt, body, extra)
+    await _prune_extras(rt, body, extras)
+
+    pods = await rt.kube.list("v1", "Pod", namespace, labels.selector({names.LABEL_CLUSTER: name}))
+    await _sync_scheduler_pods(rt, deployment, pods)
+    groups = [
+        g
+        for g in await rt.kube.list(names.API_VERSION, names.WORKER_GROUP_KIND, namespace)
+        if g.get("spec", {}).get("cluster") == name
+    ]
+    worker_pods = [p for p in pods if (p["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == names.COMPONENT_WORKER]
+    endpoint_ports = {p.get("name"): p.get("port") for p in live_service.get("spec", {}).get("ports", [])}
+    dashboard_port = endpoint_ports.get(names.DASHBOARD_PORT_NAME, names.DASHBOARD_PORT)
+    domain = config.get("cluster-domain")
+    new_status = st.cluster_status(
+        generation=generation,
+        deployment=live_deployment,
+        worker_groups=groups,
+        worker_pods=worker_pods,
+        default_group=group_name,
+        default_selector=labels.selector(
+            {names.LABEL_CLUSTER: name, names.LABEL_COMPONENT: names.COMPONENT_WORKER, names.LABEL_WORKER_GROUP: group_name}
+        ),
+        scheduler_address=address,
+        dashboard_address=f"http://{names.scheduler_name(name)}.{namespace}.svc.{domain}:{dashboard_port}",
+    )
+    new_status["resources"] = [
+        {"apiVersion": e["apiVersion"], "kind": e["kind"], "name": e["metadata"]["name"]} for e in extras
+    ]
+    observed = {
+        "deployment": live_deployment,
+        "service": live_service,
+        "worker_groups": groups,
+        "worker_pods": worker_pods,
+        "status": new_status,
+    }
+    for fragment in rt.pm.hook.dask_cluster_status(cluster=cluster, observed=observed):
+        if fragment:
+            new_status = st.deep_merge(new_status, fragment)
+    await _write_status(rt, body, new_status)
+    messages = {
+        st.PHASE_PENDING: "scheduler and workers created; waiting for the scheduler to be ready",
+        st.PHASE_RUNNING: f"scheduler ready at {address}",
+    }
+    await _set_phase(rt, body, cluster, old_phase, new_status["phase"], messages.get(new_status["phase"], new_status["phase"]))
+
+
+async def _ensure_default_group(rt: Runtime, owner: Manifest, desired: Manifest) -> None:
+    """The default group takes the cluster's replicas only when the cluster's value changes.
+
+    Otherwise ``kubectl scale daskworkergroup`` and autoscalers, which write the group, would be
+    undone on the next pass. The value last copied is kept in an annotation on the group.
+    """
+    meta = desired["metadata"]
+    cluster_replicas = str(desired["spec"]["worker"]["replicas"])
+    current = await rt.kube.get(names.API_VERSION, names.WORKER_GROUP_KIND, meta["namespace"], meta["name"])
+    force = False
+    if current is not None:
+        current_replicas = st.replicas_of(current)
+        copied = (current["metadata"].get("annotations") or {}).get(names.ANNOTATION_CLUSTER_REPLICAS)
+        if copied == cluster_replicas:
+            desired["spec"]["worker"]["replicas"] = current_replicas
+        force = copied != cluster_replicas or current_replicas != desired["spec"]["worker"]["replicas"]
+    meta["annotations"][names.ANNOTATION_CLUSTER_REPLICAS] = cluster_replicas
+    without_replicas = copy.deepcopy(desired)
+    without_replicas["spec"]["worker"].pop("replicas", None)
+    meta["annotations"][names.ANNOTATION_SPEC_HASH] = children.spec_hash(without_replicas)
+    await _ensure_child(rt, owner, desired, force_apply=force)
+
+
+async def _prune_extras(rt: Runtime, owner: Manifest, extras: list[Manifest]) -> None:
+    wanted = {(e["apiVersion"], e["kind"], e["metadata"]["name"]) for e in extras}
+    for ref in (owner.get("status") or {}).get("resources") or []:
+        key = (ref.get("apiVersion"), ref.get("kind"), ref.get("name"))
+        if key in wanted or None in key:
+            continue
+        current = await rt.kube.get(key[0], key[1], owner["metadata"]["namespace"], key[2])
+        if current is not None and is_owned_by(current, owner["metadata"]["uid"]):
+            await rt.kube.delete(key[0], key[1], owner["metadata"]["namespace"], key[2])
+            await rt.kube.event(owner, "Normal", f"Deleted{key[1]}", f"Deleted {key[1]} {key[2]}: no plugin wants it any more")
+
+
+async def _sync_scheduler_pods(rt: Runtime, deployment: Manifest, pods: list[Manifest]) -> None:
+    """New metadata reaches the running scheduler pod without restarting it."""
+    template = deployment["spec"]["template"]
+    for pod in pods:
+        if (pod["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) != names.COMPONENT_SCHEDULER:
+            continue
+        if st.is_terminating(pod):
+            continue
+        missing = children.missing_metadata(template, pod)
+        missing.get("annotations", {}).pop(names.ANNOTATION_SPEC_HASH, None)
+        if missing.get("labels") or missing.get("annotations"):
+            await rt.kube.patch("v1", "Pod", pod["metadata"]["namespace"], pod["metadata"]["name"], {"metadata": missing})
+
+
+# --- DaskWorkerGroup ------------------------------------------------------------------------------
+
+
+async def reconcile_worker_group(rt: Runtime, namespace: str, name: str) -> None:
+    """One pass over the DaskWorkerGroup ``namespace/name``."""
+    async with rt.lock(names.WORKER_GROUP_KIND, namespace, name), rt.pass_context(names.WORKER_GROUP_KIND, name, namespace):
+        body = await rt.kube.get(names.API_VERSION, names.WORKER_GROUP_KIND, namespace, name)
+        if body is None or st.is_terminating(body):
+            return
+        await _reconcile_worker_group(rt, body)
+
+
+async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
+    meta = group["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    generation = int(meta.get("generation") or 0)
+    cluster_name = group.get("spec", {}).get("cluster")
+    cluster_body = await rt.kube.get(names.API_VERSION, names.CLUSTER_KIND, namespace, cluster_name) if cluster_name else None
+    if cluster_body is None or st.is_terminating(cluster_body):
+        await _write_status(rt, group, st.cluster_missing_status(generation, str(cluster_name), namespace))
+        await rt.kube.event(group, "Warning", "ClusterNotFound", f"DaskCluster {cluster_name!r} not found; waiting for it")
+        return
+    if len(name) > names.MAX_LABEL_VALUE:
+        message = f"worker group name {name!r} is longer than {names.MAX_LABEL_VALUE} characters (it is a label value)"
+        await _write_status(rt, group, st.cluster_missing_status(generation, cluster_name, namespace, "InvalidSpec", message))
+        await rt.kube.event(group, "Warning", "InvalidSpec", message)
+        return
+
+    if not is_owned_by(group, cluster_body["metadata"]["uid"]):
+        refs = [r for r in meta.get("ownerReferences") or [] if r.get("kind") != names.CLUSTER_KIND]
+        refs.append(owner_reference(cluster_body))
+        patched = await rt.kube.patch(names.API_VERSION, names.WORKER_GROUP_KIND, namespace, name, {"metadata": {"ownerReferences": refs}})
+        if patched is None:
+            return
+        group = patched
+        await rt.kube.event(group, "Normal", "Adopted", f"Joined DaskCluster {cluster_name!r} (now owned by it)")
+
+    cluster = copy.deepcopy(cluster_body)
+    rt.pm.hook.dask_cluster_defaults(cluster=cluster)
+    errors = core_validate_cluster(cluster) + children.flatten(rt.pm.hook.dask_cluster_validate(cluster=cluster))
+    if errors:
+        message = f"DaskCluster {cluster_name!r} is invalid: " + "; ".join(errors)
+        await _write_status(rt, group, st.cluster_missing_status(generation, cluster_name, namespace, "ClusterInvalid", message))
+        return
+    await _warn_once_per_generation(rt, group, children.flatten(rt.pm.hook.dask_worker_group_warnings(cluster=cluster, worker_group=group)))
+
+    address: str = rt.pm.hook.dask_scheduler_address(cluster=cluster)
+    inherited = labels.merge_metadata(group["metadata"])
+
+    def build_pod(pod_name: str) -> Manifest:
+        pod = _build(rt, "dask_worker_build_pod", cluster=cluster, worker_group=group, name=pod_name, scheduler_address=address)
+        return children.finalize(
+            pod,
+            pm=rt.pm,
+            cluster=cluster,
+            component=names.COMPONENT_WORKER,
+            inherited=inherited,
+            owner=group,
+            worker_group=name,
+            hash_name=pod_name,
+        )
+
+    template = build_pod(names.worker_pod_name(name, "0" * 10))
+    desired_hash = template["metadata"]["annotations"][names.ANNOTATION_SPEC_HASH]
+    selector = labels.selector(
+        {names.LABEL_CLUSTER: cluster_name, names.LABEL_COMPONENT: names.COMPONENT_WORKER, names.LABEL_WORKER_GROUP: name}
+    )
+    pods = [p for p in await rt.kube.list("v1", "Pod", namespace, selector) if is_owned_by(p, meta["uid"])]
+    active = [p for p in pods if st.pod_is_active(p)]
+    finished = [p["metadata"]["name"] for p in pods if not st.is_terminating(p) and st.pod_is_finished(p)]
+    infos = [WorkerPod.from_pod(p, desired_hash, names.ANNOTATION_SPEC_HASH) for p in active]
+    replicas = st.replicas_of(group)
+    plan = plan_workers(infos, finished, replicas, int(config.get("rolling-update.max-surge")))
+
+    uids = {p["metadata"]["name"]: p["metadata"].get("uid") for p in pods}
+    deleted: list[str] = []
+    for pod_name in plan.delete:
+        if await rt.kube.delete("v1", "Pod", namespace, pod_name, uid=uids.get(pod_name)):
+            deleted.append(pod_name)
+
+    for pod in active:  # metadata changes reach running workers in place
+        if pod["metadata"]["name"] in deleted:
+            continue
+        missing = children.missing_metadata(template, pod)
+        missing.get("annotations", {}).pop(names.ANNOTATION_SPEC_HASH, None)
+        if missing.get("labels") or missing.get("annotations"):
+            await rt.kube.patch("v1", "Pod", namespace, pod["metadata"]["name"], {"metadata": missing})
+
+    created = await _create_workers(rt, group, build_pod, plan.create)
+
+    retired: list[str] = []
+    blocked: str | None = None
+    key = (names.WORKER_GROUP_KIND, namespace, name)
+    if plan.retire:
+        try:
+            retired, removed = await _retire_workers(rt, cluster, group, plan, uids)
+            deleted += removed
+            rt.backoff.pop(key, None)
+        except SchedulerUnreachable as exc:
+            if config.as_bool(config.get("scale-down.allow-unsafe-fallback")):
+                newest = sorted(plan.candidates, key=lambda p: p.created, reverse=True)[: plan.retire]
+                for pod_info in newest:
+                    if await rt.kube.delete("v1", "Pod", namespace, pod_info.name, uid=pod_info.uid):
+                        deleted.append(pod_info.name)
+                await rt.kube.event(
+                    group, "Warning", "UnsafeScaleDown",
+                    f"scheduler unreachable ({exc}); deleted the newest workers {[p.name for p in newest]} "
+                    "without retiring them (scale-down.allow-unsafe-fallback is on): their data may be lost",
+                )
+            else:
+                blocked = f"cannot retire {plan.retire} worker(s) safely, the scheduler is unreachable: {exc}"
+                await rt.kube.event(group, "Warning", "ScaleDownBlocked", blocked)
+
+    if deleted or created:
+        pods = [p for p in await rt.kube.list("v1", "Pod", namespace, selector) if is_owned_by(p, meta["uid"])]
+    await _write_status(
+        rt,
+        group,
+        st.worker_group_status(
+            generation=generation, desired=replicas, pods=pods, outdated=plan.outdated, selector=selector, blocked=blocked
+        ),
+    )
+    if created or deleted or retired:
+        await rt.notify("dask_workers_changed", cluster=cluster, worker_group=group, created=created, retired=retired, deleted=deleted)
+    if blocked:
+        raise RetryLater(blocked, delay=rt.next_backoff(key))
+
+
+async def _create_workers(rt: Runtime, group: Manifest, build_pod: Any, count: int) -> list[str]:
+    """Create ``count`` worker pods, ``worker-allocation.batch-size`` at a time."""
+    if count <= 0:
+        return []
+    batch_size, delay = config.worker_batch_size(), config.worker_batch_delay()
+    created: list[str] = []
+    failures: list[str] = []
+    remaining = count
+    while remaining > 0:
+        batch = min(batch_size, remaining)
+        pods = [build_pod(names.worker_pod_name(group["metadata"]["name"])) for _ in range(batch)]
+        results = await asyncio.gather(*(rt.kube.create(p) for p in pods), return_exceptions=True)
+        for pod, result in zip(pods, results, strict=True):
+            if isinstance(result, BaseException):
+                failures.append(f"{pod['metadata']['name']}: {result}")
+            else:
+                created.append(pod["metadata"]["name"])
+        remaining -= batch
+        if failures:
+            break
+        if remaining > 0 and delay:
+            await asyncio.sleep(delay)
+    if created:
+        await rt.kube.event(group, "Normal", "CreatedWorkers", f"Created {len(created)} worker pod(s): {', '.join(created)}")
+    if failures:
+        message = f"failed to create worker pods: {'; '.join(failures)[:800]}"
+        await rt.kube.event(group, "Warning", "CreateWorkersFailed", message)
+        raise RetryLater(message, delay=10)
+    return created
+
+
+async def _retire_workers(
+    rt: Runtime, cluster: Manifest, group: Manifest, plan: WorkerPlan, uids: dict[str, str | None]
+) -> tuple[list[str], list[str]]:
+    """Retire ``plan.retire`` workers through the scheduler, then delete exactly those pods.
+
+    Returns (retired through the scheduler, deleted pods). Raises SchedulerUnreachable.
+    """
+    namespace = group["metadata"]["namespace"]
+    service = await rt.kube.get("v1", "Service", namespace, names.scheduler_name(cluster["metadata"]["name"]))
+    endpoint = endpoint_from_service(service)
+    workers = await rt.scheduler.get_workers(endpoint)
+    by_name = {w.name: w for w in workers}
+    by_host = {w.host: w for w in workers}
+    candidates: list[dict[str, Any]] = []
+    for pod in plan.candidates:
+        worker = by_name.get(pod.name) or (by_host.get(pod.ip) if pod.ip else None)
+        candidates.append(
+            {
+                "name": pod.name,
+                "address": worker.address if worker else None,
+                "connected": worker is not None,
+                "outdated": pod.outdated,
+                "ready": pod.ready,
+                "created": pod.created,
+            }
+        )
+    chosen_names = rt.pm.hook.dask_workers_to_retire(cluster=cluster, worker_group=group, candidates=candidates, n=plan.retire) or []
+    by_pod = {c["name"]: c for c in candidates}
+    chosen = [by_pod[n] for n in chosen_names if n in by_pod][: plan.retire]
+    to_retire: dict[str, str] = {str(c["address"]): str(c["name"]) for c in chosen if c["connected"]}
+    unconnected: list[str] = [str(c["name"]) for c in chosen if not c["connected"]]  # unknown to the scheduler: no data
+    retired: list[str] = []
+    if to_retire:
+        result = await rt.scheduler.retire_workers(endpoint, list(to_retire))
+        retired = [to_retire[address] for address in result if address in to_retire]
+        kept = sorted(set(to_retire.values()) - set(retired))
+        if kept:
+            await rt.kube.event(
+                group, "Warning", "RetirementIncomplete",
+                f"the scheduler did not retire {kept} (their data could not be moved yet); will retry",
+            )
+        if retired:
+            await rt.kube.event(group, "Normal", "RetiredWorkers", f"Retired {len(retired)} worker(s) through the scheduler: {', '.join(retired)}")
+    deleted = []
+    for pod_name in unconnected + retired:
+        if await rt.kube.delete("v1", "Pod", namespace, pod_name, uid=uids.get(pod_name)):
+            deleted.append(pod_name)
+    return retired, deleted
