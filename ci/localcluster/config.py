@@ -13,21 +13,27 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Several clusters can run side by side (the default one is instance 0; the tests of `down`
+# start instance 1): each instance has its own bridge, address ranges, name prefixes and ports.
+INSTANCE = int(os.environ.get("DASK_LOCALCLUSTER_INSTANCE", "0"))
+if not 0 <= INSTANCE <= 9:
+    raise SystemExit("DASK_LOCALCLUSTER_INSTANCE must be 0..9")
 NODE_NAME = "local-node"
-BRIDGE = "dkbr0"
-BRIDGE_IP = "10.244.0.1"
-POD_CIDR = "10.244.0.0/16"
+BRIDGE = f"dkbr{INSTANCE}"
+BRIDGE_IP = f"10.{244 + INSTANCE}.0.1"
+POD_CIDR = f"10.{244 + INSTANCE}.0.0/16"
 POD_PREFIX_LEN = 16
-SERVICE_CIDR = "10.0.0.0/24"
-KUBERNETES_SERVICE_IP = "10.0.0.1"
-NETNS_PREFIX = "dkpod-"
-VETH_PREFIX = "dkv"
+SERVICE_CIDR = f"10.0.{INSTANCE}.0/24"
+KUBERNETES_SERVICE_IP = f"10.0.{INSTANCE}.1"
+NETNS_PREFIX = "dkpod-" if INSTANCE == 0 else f"dk{INSTANCE}pod-"
+VETH_PREFIX = "dkv" if INSTANCE == 0 else f"dk{INSTANCE}v"
 CLUSTER_DOMAIN = "cluster.local"
 K8S_VERSION = os.environ.get("K8S_VERSION", "1.36.3")
 
 
 def state_dir() -> Path:
-    return Path(os.environ.get("DASK_LOCALCLUSTER_STATE") or REPO_ROOT / ".state" / "cluster")
+    default = REPO_ROOT / ".state" / ("cluster" if INSTANCE == 0 else f"cluster-{INSTANCE}")
+    return Path(os.environ.get("DASK_LOCALCLUSTER_STATE") or default)
 
 
 def venv_dir() -> Path:
@@ -48,12 +54,12 @@ def bin_cache() -> Path:
 
 @dataclass
 class Ports:
-    etcd_client: int = 12379
-    etcd_peer: int = 12380
-    apiserver: int = 6443
-    controller_manager: int = 10257
-    scheduler: int = 10259
-    kubelet: int = 10250
+    etcd_client: int = 12379 + 10 * INSTANCE
+    etcd_peer: int = 12380 + 10 * INSTANCE
+    apiserver: int = 6443 + INSTANCE
+    controller_manager: int = 10257 + 100 * INSTANCE
+    scheduler: int = 10259 + 100 * INSTANCE
+    kubelet: int = 10250 + 100 * INSTANCE
 
 
 @dataclass
@@ -68,6 +74,7 @@ class ClusterConfig:
     node_cpu: str = "64"
     node_memory: str = "512Gi"
     node_pods: str = "250"
+    instance: int = INSTANCE
 
     @property
     def state_path(self) -> Path:

@@ -318,7 +318,8 @@ def _kill_by_state(state: Path) -> list[int]:
         except OSError:
             continue
         argv0 = os.path.basename(cmdline.split(b"\0", 1)[0]).decode(errors="replace")
-        if needle in cmdline and (b"localcluster" in cmdline or argv0 in COMPONENTS):
+        mentions = needle + b"/" in cmdline or needle + b"\0" in cmdline
+        if mentions and (b"localcluster" in cmdline or argv0 in COMPONENTS):
             pid = int(entry.name)
             procs.kill_group(pid, timeout=5)
             killed.append(pid)

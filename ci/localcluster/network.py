@@ -94,13 +94,17 @@ def netns_name(pod_uid: str) -> str:
     return NETNS_PREFIX + pod_uid.replace("-", "")[:12]
 
 
+def veth_name(netns: str) -> str:
+    return (VETH_PREFIX + netns[len(NETNS_PREFIX):])[:15]
+
+
 def create_sandbox(netns: str, pod_ip: str, hosts: str, resolv: str) -> None:
     """Creates the pod's namespace, wires it to the bridge and writes its hosts/resolv files."""
     etc = NETNS_ETC / netns
     etc.mkdir(parents=True, exist_ok=True)
     (etc / "hosts").write_text(hosts)
     (etc / "resolv.conf").write_text(resolv)
-    veth = VETH_PREFIX + netns[len(NETNS_PREFIX):][:12]
+    veth = veth_name(netns)
     if not Path(f"/run/netns/{netns}").exists():
         ip("netns", "add", netns)
     if link_exists(veth):
@@ -137,7 +141,7 @@ def kill_netns_processes(netns: str, timeout: float = 0.0) -> None:
 
 def delete_sandbox(netns: str) -> None:
     kill_netns_processes(netns)
-    veth = VETH_PREFIX + netns[len(NETNS_PREFIX):][:12]
+    veth = veth_name(netns)
     ip("link", "del", veth, check=False)
     ip("netns", "del", netns, check=False)
     shutil.rmtree(NETNS_ETC / netns, ignore_errors=True)
@@ -157,10 +161,14 @@ def cleanup_all() -> list[str]:
     if NETNS_ETC.exists():
         for d in NETNS_ETC.glob(NETNS_PREFIX + "*"):
             shutil.rmtree(d, ignore_errors=True)
+        try:
+            NETNS_ETC.rmdir()  # only if empty: other users of /etc/netns keep theirs
+        except OSError:
+            pass
     out = ip("-o", "link", "show", check=False).stdout
     for line in out.splitlines():
         name = line.split(":")[1].strip().split("@")[0]
-        if name.startswith(VETH_PREFIX):
+        if name.startswith(VETH_PREFIX) and len(name) == 15:
             ip("link", "del", name, check=False)
             removed.append(f"link {name}")
     if link_exists(BRIDGE):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime
 import ipaddress
+import shutil
 from pathlib import Path
 
 import yaml
@@ -103,7 +104,8 @@ def _write(path: Path, data: bytes, private: bool = False) -> None:
 def generate(cfg: ClusterConfig) -> None:
     """Writes every certificate, key and the admin kubeconfig of a fresh cluster."""
     pki = cfg.pki
-    pki.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(pki, ignore_errors=True)
+    pki.mkdir(parents=True)
     ca = Authority()
     _write(pki / "ca.crt", _cert_pem(ca.cert))
     _write(pki / "ca.key", _key_pem(ca.key), private=True)
