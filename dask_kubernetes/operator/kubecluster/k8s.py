@@ -44,6 +44,11 @@ def _has_service_account() -> bool:
     return running_in_pod() and (SERVICE_ACCOUNT_DIR / "token").exists()
 
 
+def kubeconfig_path() -> str:
+    """$KUBECONFIG as it is now (kubernetes_asyncio reads it only once, at import)."""
+    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+
+
 def current_namespace() -> str:
     """The pod's namespace in-cluster, else the kubeconfig context's namespace, else default."""
     if _has_service_account():
@@ -54,7 +59,7 @@ def current_namespace() -> str:
         if namespace:
             return namespace
     try:
-        _, active = config.list_kube_config_contexts()
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig_path())
     except (config.ConfigException, OSError):
         return "default"
     context_namespace = ((active or {}).get("context") or {}).get("namespace")
@@ -67,7 +72,9 @@ async def load_configuration() -> client.Configuration:
     if _has_service_account() and not os.environ.get("KUBECONFIG"):
         config.load_incluster_config(client_configuration=configuration)
     else:
-        await config.load_kube_config(client_configuration=configuration, persist_config=False)
+        await config.load_kube_config(
+            config_file=kubeconfig_path(), client_configuration=configuration, persist_config=False
+        )
     return configuration
 
 
