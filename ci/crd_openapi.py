@@ -18,6 +18,7 @@ loudly instead of silently changing the CRDs.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -204,7 +205,7 @@ class Resolver:
 
         for key in KEPT:
             if key in node and not (key == "format" and node[key] == "int-or-string"):
-                out[key] = node[key]
+                out[key] = copy.deepcopy(node[key])
         if "properties" in node:
             out["properties"] = {
                 prop: self._node(sub, (*path, prop), stack, f"{where}.{prop}")

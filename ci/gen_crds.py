@@ -618,7 +618,11 @@ def _runner_pod_spec(s: Schemas) -> Schema:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block-style YAML with no line wrapping; quotes strings YAML 1.1 parsers read as booleans."""
+    """Block-style YAML with no line wrapping, no anchors/aliases for shared values, and quotes
+    around strings that YAML 1.1 parsers read as booleans."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

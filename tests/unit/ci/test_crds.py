@@ -385,6 +385,8 @@ def test_no_openapi_leftovers() -> None:
         text = (CRD_DIR / f"{KINDS[kind]}.yaml").read_text()
         for leftover in ("$ref", "allOf", "oneOf", "x-kubernetes-patch", "x-kubernetes-unions"):
             assert leftover not in text, (kind, leftover)
+        # no YAML anchors/aliases: plain YAML for every tool and every reader
+        assert not re.search(r"[&*]id\d+", text), kind
 
 
 # --- defaults and extra fields -----------------------------------------------------------------
