@@ -1,0 +1,180 @@
+"""A helm release of the chart in the local cluster, for the end-to-end tests and fixtures."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "chart"
+E2E_DIR = Path(__file__).resolve().parent
+
+RELEASE = "dask-kubernetes-operator"
+RELEASE_NAMESPACE = "dask-operator-e2e"
+DASK_KINDS = "daskclusters,daskworkergroups,daskjobs,daskautoscalers"
+
+
+def run(cmd: list[str], env: dict[str, str], timeout: float = 300, check: bool = True,
+        input: str | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, input=input)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 1.0,
+             diagnose: Callable[[], str] | None = None) -> Any:
+    """Poll `check` until it returns something truthy; fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            detail = diagnose() if diagnose else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")
+        time.sleep(interval)
+
+
+def apply_crds(kubectl: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    """What the chart README says to do before installing or upgrading."""
+    kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=dask-e2e", "-f", str(CHART / "crds"))
+    for crd in ("daskclusters", "daskworkergroups", "daskjobs", "daskautoscalers"):
+        kubectl("wait", "--for=condition=Established", f"crd/{crd}.kubernetes.dask.org", "--timeout=60s")
+
+
+@dataclass
+class Release:
+    """One helm release of the chart in the local cluster."""
+
+    name: str
+    namespace: str
+    k8s: Any
+    helm: str
+    values: list[str] = field(default_factory=list)
+    installed: bool = False
+    install_output: str = ""
+
+    @property
+    def env(self) -> dict[str, str]:
+        env: dict[str, str] = self.k8s.env
+        return env
+
+    @property
+    def selector(self) -> str:
+        return f"app.kubernetes.io/name=dask-kubernetes-operator,app.kubernetes.io/instance={self.name}"
+
+    def helm_cmd(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return run([self.helm, *args], self.env, timeout=timeout, check=check)
+
+    def install(self, timeout: float = 240) -> None:
+        proc = self.helm_cmd(
+            "upgrade", "--install", self.name, str(CHART), "--namespace", self.namespace,
+            "--create-namespace", "--skip-crds", "--wait", f"--timeout={int(timeout)}s", *self.values,
+            timeout=timeout + 60,
+        )
+        self.installed = True
+        self.install_output = proc.stdout
+        self.wait_ready()
+
+    def uninstall(self) -> None:
+        if not self.installed:
+            return
+        self.helm_cmd("uninstall", self.name, "--namespace", self.namespace, "--wait", "--timeout=120s",
+                      check=False, timeout=180)
+        self.installed = False
+
+    def deployment(self) -> dict[str, Any]:
+        found = self.k8s.kubectl_json("get", "deployments", "-n", self.namespace, "-l", self.selector)["items"]
+        assert len(found) == 1, f"expected one operator Deployment, found {len(found)}"
+        deployment: dict[str, Any] = found[0]
+        return deployment
+
+    def pods(self) -> list[dict[str, Any]]:
+        pods: list[dict[str, Any]] = self.k8s.kubectl_json(
+            "get", "pods", "-n", self.namespace, "-l", self.selector)["items"]
+        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+    def pod(self) -> dict[str, Any]:
+        pods = self.pods()
+        assert len(pods) == 1, f"expected one operator pod, found {[p['metadata']['name'] for p in pods]}"
+        return pods[0]
+
+    def logs(self, tail: int = 200) -> str:
+        proc = self.k8s.kubectl("logs", "-n", self.namespace, "-l", self.selector, f"--tail={tail}",
+                                "--all-containers", check=False)
+        return proc.stdout + proc.stderr
+
+    def describe(self) -> str:
+        proc = self.k8s.kubectl("describe", "pods", "-n", self.namespace, "-l", self.selector, check=False)
+        return proc.stdout[-4000:] + "\n--- operator logs ---\n" + self.logs()
+
+    def wait_ready(self, timeout: float = 180) -> dict[str, Any]:
+        """The operator pod is Running, Ready, and kopf answers /healthz on its pod IP."""
+
+        def ready() -> dict[str, Any] | None:
+            pods = self.pods()
+            if len(pods) != 1:
+                return None
+            pod = pods[0]
+            status = pod.get("status", {})
+            conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
+            if status.get("phase") != "Running" or conditions.get("Ready") != "True":
+                return None
+            try:
+                with urllib.request.urlopen(f"http://{status['podIP']}:8080/healthz", timeout=3) as rsp:
+                    return pod if rsp.status == 200 else None
+            except OSError:
+                return None
+
+        pod: dict[str, Any] = wait_for(f"the operator of release {self.name} to be ready", ready, timeout,
+                                       diagnose=self.describe)
+        return pod
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Scale the operator to zero for a while (so another operator can own the same objects)."""
+        if not self.installed:
+            yield
+            return
+        name = self.deployment()["metadata"]["name"]
+        self.k8s.kubectl("scale", "deployment", name, "-n", self.namespace, "--replicas=0")
+        wait_for("the operator pod to go away", lambda: not self.pods(), 120, diagnose=self.describe)
+        try:
+            yield
+        finally:
+            self.k8s.kubectl("scale", "deployment", name, "-n", self.namespace, "--replicas=1")
+            self.wait_ready()
+
+
+def wait_for_dask_deletions(k8s: Any, timeout: float = 90) -> None:
+    """Before an operator goes away, let it finish deleting Dask objects (their finalizers)."""
+
+    def none_terminating() -> bool:
+        proc = k8s.kubectl("get", DASK_KINDS, "-A", "-o", "json", check=False)
+        if proc.returncode != 0:
+            return True
+        items = json.loads(proc.stdout).get("items", [])
+        return not any(i["metadata"].get("deletionTimestamp") for i in items)
+
+    with contextlib.suppress(AssertionError):
+        wait_for("Dask objects being deleted to be finalized", none_terminating, timeout, interval=2)
+
+
+ACTIVE: list[Release] = []
+
+
+def teardown_active() -> None:
+    while ACTIVE:
+        release = ACTIVE.pop()
+        wait_for_dask_deletions(release.k8s)
+        release.uninstall()
+        release.k8s.kubectl("delete", "namespace", release.namespace, "--wait=false", "--ignore-not-found",
+                            check=False)

@@ -1,0 +1,52 @@
+"""End-to-end fixtures: the chart installed with the real `helm` into the local cluster.
+
+`operator_release` installs the chart once per test run (CRDs applied server-side first, the way
+the chart README tells users to upgrade them), waits until the operator pod is Running and
+answering its liveness probe, and uninstalls it after the last end-to-end test, before any
+integration test (which runs its own operator) starts.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# The chart unit tests' helpers (finding helm, rendering the chart) are shared with these tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "chart"))
+from chart_helpers import find_helm  # noqa: E402
+from chart_release import (  # noqa: E402
+    ACTIVE,
+    E2E_DIR,
+    RELEASE,
+    RELEASE_NAMESPACE,
+    Release,
+    apply_crds,
+    teardown_active,
+)
+
+
+@pytest.fixture(scope="session")
+def helm_binary() -> str:
+    return find_helm()
+
+
+@pytest.fixture(scope="session")
+def operator_release(k8s: Any, helm_binary: str) -> Iterator[Release]:
+    """The chart installed with default values (cluster-wide), once per test run."""
+    apply_crds(k8s.kubectl)
+    release = Release(RELEASE, RELEASE_NAMESPACE, k8s, helm_binary)
+    ACTIVE.append(release)
+    release.install()
+    yield release
+    teardown_active()
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Uninstall after the last end-to-end test: integration tests run their own operator, and
+    two operators must never reconcile the same objects."""
+    if nextitem is None or E2E_DIR not in Path(str(nextitem.path)).parents:
+        teardown_active()

@@ -1,0 +1,292 @@
+"""The chart installed the way users install it: real helm, the operator running as a pod under the
+chart's ServiceAccount and RBAC, the user docs' manifests reconciled and computing."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from chart_helpers import all_values_text, render_manifests
+from chart_release import (
+    ACTIVE,
+    CHART,
+    RELEASE,
+    REPO,
+    Release,
+    apply_crds,
+    run,
+    wait_for,
+    wait_for_dask_deletions,
+)
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLES = REPO / "examples"
+PROMETHEUS_OPERATOR = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
+INSTALLED = "Operator has been installed successfully."
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def manifest(name: str) -> str:
+    """A docs manifest without its hard-coded namespace, so it lands in the test's namespace."""
+    docs = [d for d in yaml.safe_load_all((EXAMPLES / name).read_text()) if d]
+    for doc in docs:
+        doc["metadata"].pop("namespace", None)
+    return yaml.safe_dump_all(docs)
+
+
+def describe_dask(k8s: Any, namespace: str, release: Release | None) -> str:
+    out = k8s.kubectl("get", "daskclusters,daskworkergroups,daskjobs,daskautoscalers,deployments,pods,services",
+                      "-n", namespace, "-o", "wide", check=False).stdout
+    out += k8s.kubectl("get", "daskclusters", "-n", namespace, "-o", "yaml", check=False).stdout[-4000:]
+    if release is not None:
+        out += "\n--- operator logs ---\n" + release.logs()
+    return out
+
+
+def wait_cluster_ready(k8s: Any, namespace: str, name: str, release: Release | None) -> None:
+    proc = k8s.kubectl("wait", "--for=condition=Ready", f"daskcluster/{name}", "-n", namespace,
+                       "--timeout=300s", check=False, timeout=330)
+    assert proc.returncode == 0, f"{proc.stderr}\n{describe_dask(k8s, namespace, release)}"
+
+
+def compute_through_scheduler_service(k8s: Any, namespace: str, cluster: str, workers: int) -> int:
+    """Run a Dask computation from the host through the scheduler Service's ClusterIP."""
+    import dask.array as da
+    from distributed import Client
+
+    service = k8s.kubectl_json("get", "service", f"{cluster}-scheduler", "-n", namespace)
+    address = f"tcp://{service['spec']['clusterIP']}:8786"
+    with Client(address, timeout="60s") as client:
+        client.wait_for_workers(workers, timeout=180)
+        assert client.submit(sum, range(10)).result(timeout=60) == 45
+        total: int = da.arange(100_000, chunks=10_000).sum().compute(scheduler=client)
+    return total
+
+
+def can_i(k8s: Any, service_account: str, *args: str) -> bool:
+    proc = k8s.kubectl("auth", "can-i", *args, f"--as={service_account}", check=False)
+    answer = proc.stdout.strip()
+    assert answer in ("yes", "no"), proc.stdout + proc.stderr
+    return answer == "yes"
+
+
+def service_account_user(release: Release) -> str:
+    pod = release.pod()
+    return f"system:serviceaccount:{release.namespace}:{pod['spec']['serviceAccountName']}"
+
+
+@pytest.fixture
+def cluster_wide_paused() -> Iterator[None]:
+    """Pause the session's cluster-wide operator (if installed) so another operator owns a namespace."""
+    if not ACTIVE:
+        yield
+        return
+    with ACTIVE[0].paused():
+        yield
+
+
+# -- the default install -----------------------------------------------------------------------
+
+
+def test_operator_runs_as_a_pod_under_its_service_account(operator_release: Release, k8s: Any) -> None:
+    assert INSTALLED in operator_release.install_output or operator_release.helm_cmd(
+        "status", operator_release.name, "-n", operator_release.namespace).stdout.count(INSTALLED)
+    pod = operator_release.pod()
+    assert pod["status"]["phase"] == "Running"
+    assert pod["spec"]["serviceAccountName"] == RELEASE
+    container = pod["spec"]["containers"][0]
+    assert container["command"] + container["args"] == [
+        "dask-operator", "run", "--all-namespaces", "--liveness=http://0.0.0.0:8080/healthz"
+    ]
+    # The docs' commands.
+    listed = k8s.kubectl("get", "pods", "-A", "-l", "app.kubernetes.io/name=dask-kubernetes-operator").stdout
+    assert re.search(rf"{operator_release.namespace}\s+{pod['metadata']['name']}\s+1/1\s+Running", listed), listed
+    assert k8s.kubectl("get", "daskclusters").returncode == 0
+    # Its identity has what the chart grants, and nothing beyond it.
+    sa = service_account_user(operator_release)
+    assert can_i(k8s, sa, "create", "pods", "-n", "default")
+    assert can_i(k8s, sa, "watch", "daskclusters.kubernetes.dask.org", "--all-namespaces")
+    assert not can_i(k8s, sa, "get", "secrets", "-n", "default")
+    assert not can_i(k8s, sa, "delete", "nodes")
+
+
+def test_docs_cluster_reaches_ready_and_computes(operator_release: Release, k8s: Any, namespace: str) -> None:
+    k8s.kubectl("apply", "-n", namespace, "-f", "-", input=manifest("cluster.yaml"))
+    wait_cluster_ready(k8s, namespace, "simple", operator_release)
+    assert compute_through_scheduler_service(k8s, namespace, "simple", workers=2) == 4_999_950_000
+    k8s.kubectl("delete", "daskcluster", "simple", "-n", namespace, "--timeout=120s", timeout=150)
+    wait_for("the scheduler Deployment to be garbage-collected",
+             lambda: not k8s.kubectl_json("get", "deployments", "-n", namespace)["items"], 120,
+             diagnose=lambda: describe_dask(k8s, namespace, operator_release))
+
+
+# -- the docs' single-namespace install ----------------------------------------------------------
+
+
+def test_single_namespace_install_manages_its_namespace_only(
+    k8s: Any, helm_binary: str, namespace: str, cluster_wide_paused: None
+) -> None:
+    apply_crds(k8s.kubectl)
+    proc = run([helm_binary, "install", "-n", namespace, "--generate-name", str(CHART),
+                "--set", "rbac.cluster=false", "--set", f"kopfArgs={{--namespace={namespace}}}",
+                "--wait", "--timeout=240s"], k8s.env, timeout=300)
+    assert INSTALLED in proc.stdout
+    name = re.search(r"^NAME: (\S+)$", proc.stdout, re.M)
+    assert name, proc.stdout
+    release = Release(name.group(1), namespace, k8s, helm_binary, installed=True)
+    try:
+        release.wait_ready()
+        labels = f"app.kubernetes.io/instance={release.name}"
+        assert not k8s.kubectl_json("get", "clusterroles,clusterrolebindings", "-l", labels)["items"]
+        assert len(k8s.kubectl_json("get", "roles,rolebindings", "-n", namespace, "-l", labels)["items"]) == 2
+        sa = service_account_user(release)
+        assert can_i(k8s, sa, "create", "pods", "-n", namespace)
+        assert can_i(k8s, sa, "patch", "daskclusters.kubernetes.dask.org/status", "-n", namespace)
+        for cluster_scoped in (("list", "namespaces"), ("list", "customresourcedefinitions"), ("get", "nodes")):
+            assert not can_i(k8s, sa, *cluster_scoped), cluster_scoped
+        assert not can_i(k8s, sa, "create", "pods", "-n", "default")
+        assert not can_i(k8s, sa, "list", "daskclusters.kubernetes.dask.org", "--all-namespaces")
+
+        k8s.kubectl("apply", "-n", namespace, "-f", "-", input=manifest("cluster.yaml"))
+        wait_cluster_ready(k8s, namespace, "simple", release)
+        assert compute_through_scheduler_service(k8s, namespace, "simple", workers=2) == 4_999_950_000
+        k8s.kubectl("delete", "daskcluster", "simple", "-n", namespace, "--timeout=120s", timeout=150)
+    finally:
+        wait_for_dask_deletions(k8s)
+        release.uninstall()
+
+    # helm uninstall removes the operator and everything the chart made; the CRDs stay.
+    wait_for("the operator pod to be deleted", lambda: not release.pods(), 120, diagnose=release.describe)
+    leftovers = k8s.kubectl_json("get", "deployments,serviceaccounts,roles,rolebindings", "-n", namespace,
+                                 "-l", f"app.kubernetes.io/instance={release.name}")["items"]
+    assert leftovers == []
+    assert k8s.kubectl("get", "crd", "daskclusters.kubernetes.dask.org").returncode == 0
+
+
+# -- every value, accepted by the real apiserver ------------------------------------------------
+
+
+def prometheus_operator_crds() -> list[Path]:
+    proc = subprocess.run(["go", "mod", "download", "-json", PROMETHEUS_OPERATOR],
+                          capture_output=True, text=True, timeout=600)
+    info = json.loads(proc.stdout or "{}")
+    assert proc.returncode == 0 and "Dir" in info, f"go mod download failed: {proc.stdout}{proc.stderr}"
+    crds = Path(info["Dir"]) / "example" / "prometheus-operator-crd"
+    return [crds / "monitoring.coreos.com_servicemonitors.yaml", crds / "monitoring.coreos.com_podmonitors.yaml"]
+
+
+def test_every_value_is_accepted_by_the_apiserver(k8s: Any, helm_binary: str, namespace: str,
+                                                  tmp_path: Path) -> None:
+    apply_crds(k8s.kubectl)
+    for crd in prometheus_operator_crds():
+        k8s.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=dask-e2e", "-f", str(crd))
+    for crd in ("servicemonitors", "podmonitors"):
+        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}.monitoring.coreos.com", "--timeout=60s")
+
+    values = tmp_path / "values-all.yaml"
+    values.write_text(all_values_text(namespace))
+    renders = {
+        "all values": ["-f", str(values)],
+        "defaults": [],
+        "docs single namespace": ["--set", "rbac.cluster=false", "--set", f"kopfArgs={{--namespace={namespace}}}"],
+    }
+    for what, args in renders.items():
+        manifests = render_manifests(helm_binary, *args, namespace=namespace)
+        kinds = sorted(m["kind"] for m in manifests)
+        proc = k8s.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-",
+                           input=yaml.safe_dump_all(manifests), check=False)
+        assert proc.returncode == 0, f"{what}: {proc.stderr}"
+        assert proc.stdout.count("(server dry run)") == len(manifests), (what, kinds, proc.stdout)
+        if what == "all values":
+            assert {"ServiceMonitor", "PodMonitor", "Role", "Deployment"} <= set(kinds)
+
+    # The Git-managed DaskCluster of examples/gitops is valid against our CRDs too.
+    cluster = yaml.safe_load((EXAMPLES / "gitops" / "clusters" / "daskcluster.yaml").read_text())
+    cluster["metadata"]["namespace"] = namespace
+    k8s.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(cluster))
+
+
+# -- least privilege: the chart's rules are exactly the calls the operator makes -------------------
+
+
+def apiserver_audit_log(k8s: Any) -> Path:
+    """The audit log of the local apiserver, read from its command line."""
+    if k8s.state is None:
+        pytest.fail("least-privilege check needs the local cluster's apiserver audit log")
+    pid = (k8s.state / "run" / "kube-apiserver.pid").read_text().split()[0]
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    paths = [a.split("=", 1)[1] for a in argv if a.startswith("--audit-log-path=")]
+    if not paths:
+        pytest.fail("the local kube-apiserver runs without --audit-log-path (ci/localcluster): the "
+                    "operator's real API calls cannot be derived")
+    return Path(paths[0])
+
+
+Call = tuple[str, str, str]  # (apiGroup, resource[/subresource], verb)
+
+
+def audit_calls(log: Path, user: str) -> dict[Call, set[int]]:
+    calls: dict[Call, set[int]] = defaultdict(set)
+    with log.open() as f:
+        for line in f:
+            if user not in line:
+                continue
+            event = json.loads(line)
+            ref = event.get("objectRef")
+            if event.get("user", {}).get("username") != user or event.get("stage") != "ResponseComplete" or not ref:
+                continue
+            resource = ref.get("resource", "")
+            if ref.get("subresource"):
+                resource += "/" + ref["subresource"]
+            code = event.get("responseStatus", {}).get("code", 0)
+            calls[(ref.get("apiGroup", ""), resource, event["verb"])].add(code)
+    return calls
+
+
+def granted_calls(helm: str) -> set[Call]:
+    role = next(m for m in render_manifests(helm) if m["kind"] == "ClusterRole")
+    return {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+            for v in rule["verbs"]}
+
+
+# Rules the scenario below cannot make the operator use, each with the reason it is still needed.
+NOT_EXERCISED: dict[Call, str] = {}
+
+
+def test_rbac_is_exactly_what_the_operator_uses(operator_release: Release, k8s: Any, helm_binary: str,
+                                                namespace: str) -> None:
+    log = apiserver_audit_log(k8s)
+    # Exercise the operator: a cluster (scaled up and down), an autoscaler, a job, then deletions.
+    k8s.kubectl("apply", "-n", namespace, "-f", "-", input=manifest("cluster.yaml"))
+    wait_cluster_ready(k8s, namespace, "simple", operator_release)
+    k8s.kubectl("scale", "daskcluster", "simple", "-n", namespace, "--replicas=3")
+    k8s.kubectl("apply", "-n", namespace, "-f", "-", input=manifest("highmemworkers.yaml"))
+    k8s.kubectl("apply", "-n", namespace, "-f", "-", input=manifest("autoscaler.yaml"))
+    k8s.kubectl("apply", "-n", namespace, "-f", "-", input=manifest("job.yaml"))
+    k8s.kubectl("wait", "--for=jsonpath={.status.jobStatus}=Successful", "daskjob/simple-job", "-n", namespace,
+                "--timeout=300s", timeout=330)
+    k8s.kubectl("scale", "daskcluster", "simple", "-n", namespace, "--replicas=1")
+    k8s.kubectl("delete", "daskautoscaler,daskworkergroup", "--all", "-n", namespace, "--timeout=120s", timeout=150)
+    k8s.kubectl("delete", "daskjob,daskcluster", "--all", "-n", namespace, "--timeout=120s", timeout=150)
+
+    calls = audit_calls(log, service_account_user(operator_release))
+    assert calls, f"no API calls by {service_account_user(operator_release)} in {log}"
+    used = {call for call, codes in calls.items() if any(c != 403 for c in codes)}
+    forbidden = {call for call, codes in calls.items() if 403 in codes}
+    granted = granted_calls(helm_binary)
+    ignored_groups = {"authorization.k8s.io", "authentication.k8s.io"}  # self-reviews: every user may
+    assert not forbidden, f"calls the chart does not allow: {sorted(forbidden)}"
+    missing = {c for c in used if c[0] not in ignored_groups} - granted
+    assert not missing, f"calls the chart does not allow: {sorted(missing)}"
+    unused = granted - used - set(NOT_EXERCISED)
+    assert not unused, f"rules the operator never used (remove them, or explain in NOT_EXERCISED): {sorted(unused)}"
