@@ -101,8 +101,9 @@ def dask_reconcile_context(kind: str, name: str, namespace: str) -> AbstractAsyn
     When: around every reconcile pass of every kind (``DaskCluster``, ``DaskWorkerGroup``, ...).
     Params: ``kind``, ``name``, ``namespace`` of the object being reconciled.
     Returns: an async context manager (e.g. from ``contextlib.asynccontextmanager``), entered
-    before the pass and exited after it, with the exception if the pass failed. The hook itself
-    is a plain ``def`` returning the manager. Not firstresult (every manager is entered).
+    before the pass and exited after it, with the exception if the pass failed. Pure: the hook
+    itself is a plain ``def`` returning the manager (the manager may be async). Not firstresult
+    (every manager is entered).
     """
     raise NotImplementedError
 
