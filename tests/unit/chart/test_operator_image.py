@@ -57,7 +57,7 @@ def test_dockerfile_shape() -> None:
 
 def wheel_stage_copies() -> list[str]:
     """Sources the wheel stage copies from the build context (COPY without --from)."""
-    copies = []
+    copies: list[str] = []
     for word, args in instructions():
         if word == "FROM" and copies:
             break
