@@ -260,7 +260,11 @@ class Schemas:
                 ),
             },
         }
-        schema = obj(description, {**common, **properties})
+        # null is accepted wherever the operator reports something it does not know (yet), so
+        # one unknown value never gets a whole status update rejected.
+        fields = {name: {**field, "nullable": True} for name, field in properties.items()}
+        common["observedGeneration"]["nullable"] = True
+        schema = obj(description, {**common, **fields})
         schema["x-kubernetes-preserve-unknown-fields"] = True
         return schema
 
@@ -269,8 +273,8 @@ class Schemas:
         return obj(
             "Worker pod counts.",
             {
-                "desired": integer("Worker pods wanted."),
-                "ready": integer("Worker pods that are ready."),
+                "desired": {**integer("Worker pods wanted."), "nullable": True},
+                "ready": {**integer("Worker pods that are ready."), "nullable": True},
             },
         )
 

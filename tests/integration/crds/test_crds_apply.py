@@ -250,6 +250,24 @@ def test_status_keeps_documented_and_plugin_fields_and_shows_in_columns(
     stored = get(k8s, namespace, "DaskCluster", "simple")
     assert lost_fields(status, stored["status"]) == []
 
+    # unknown values may be null, and Python's isoformat() timestamps are valid date-times
+    k8s.kubectl(
+        "patch", "-n", namespace, "daskcluster", "simple", "--subresource=status", "--type=json",
+        "-p", json.dumps([
+            {"op": "replace", "path": "/status/schedulerAddress", "value": None},
+            {"op": "replace", "path": "/status/idleSince", "value": "2026-11-26T06:00:00.123456+00:00"},
+        ]),
+    )  # fmt: skip
+    stored = get(k8s, namespace, "DaskCluster", "simple")
+    assert stored["status"]["schedulerAddress"] is None
+    assert stored["status"]["idleSince"] == "2026-11-26T06:00:00.123456+00:00"
+    refused = k8s.kubectl(
+        "patch", "-n", namespace, "daskcluster", "simple", "--subresource=status", "--type=merge",
+        "-p", json.dumps({"status": {"idleSince": 1795674636.5, "workers": {"ready": "1"}}}), check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "status.idleSince" in refused.stderr and "status.workers.ready" in refused.stderr
+
     table = k8s.kubectl("get", "-n", namespace, "dsk", "simple").stdout.splitlines()
     assert table[0].split() == ["NAME", "WORKERS", "READY", "PHASE", "AGE"]
     assert table[1].split()[:4] == ["simple", "2", "1", "Running"]

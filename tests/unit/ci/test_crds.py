@@ -279,9 +279,10 @@ STATUS_FIELDS = {
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_status_documents_the_fields_the_operator_writes(kind: str) -> None:
-    assert STATUS_FIELDS[kind] | {"observedGeneration", "conditions"} == set(
-        at(schema(kind), "status")["properties"]
-    )
+    properties = at(schema(kind), "status")["properties"]
+    assert STATUS_FIELDS[kind] | {"observedGeneration", "conditions"} == set(properties)
+    for name in STATUS_FIELDS[kind] | {"observedGeneration"}:
+        assert properties[name]["nullable"] is True, name
 
 
 @pytest.mark.parametrize("kind", ["DaskCluster", "DaskWorkerGroup"])
