@@ -8,7 +8,13 @@ The Pod and Service specs embedded in the CRDs come from the core/v1 OpenAPI v3 
 Kubernetes version the project targets (KUBERNETES_VERSION): by default from the k8s.io/kubernetes
 Go module (`go mod download`, answered from the module cache when present), or with
 `--from-apiserver` from the cluster kubectl points at, or from a file with `--openapi`.
-The output depends only on that document, so it is byte-for-byte reproducible.
+The output depends only on that document, so it is byte-for-byte reproducible. The committed
+files (and --check) use the Go module; a live apiserver's document differs slightly (it adds
+`enum` lists), so use --from-apiserver to inspect, not to regenerate the committed CRDs.
+
+Large CRDs: only the first sentence of each top-level PodSpec/ServiceSpec field description is
+kept, so every CRD stays under the 256 KiB annotation limit of client-side `kubectl apply`;
+server-side apply (`kubectl apply --server-side`) or Helm has no such limit and is recommended.
 """
 
 from __future__ import annotations
@@ -112,6 +118,12 @@ def obj(
     return schema
 
 
+def described(schema: Schema, description: str) -> Schema:
+    """``schema`` with ``description`` placed right after its type, where readers look."""
+    rest = {key: value for key, value in schema.items() if key not in ("type", "description")}
+    return {"type": schema["type"], "description": description, **rest}
+
+
 def child_metadata(of: str) -> Schema:
     return obj(
         f"Labels and annotations merged into the {of} (the operator's own labels win).",
@@ -161,8 +173,7 @@ class Schemas:
 
     def pod_spec(self, description: str, role: str, **field_defaults: Any) -> Schema:
         """A fresh copy of PodSpec, described, requiring a container, with optional defaults."""
-        schema = copy.deepcopy(self._pod)
-        schema["description"] = description
+        schema = described(copy.deepcopy(self._pod), description)
         for field, value in field_defaults.items():
             schema["properties"][field]["default"] = value
         schema["x-kubernetes-validations"] = [
@@ -174,11 +185,9 @@ class Schemas:
         return schema
 
     def service_spec(self, description: str) -> Schema:
-        schema = copy.deepcopy(self._service)
-        schema["description"] = description
-        return schema
+        return described(copy.deepcopy(self._service), description)
 
-    def worker(self, what: str) -> Schema:
+    def worker(self, what: str, metadata_of: str) -> Schema:
         return obj(
             f"The Dask workers of {what}.",
             {
@@ -188,7 +197,7 @@ class Schemas:
                     message="replicas must be 0 or more: it is the number of worker pods (0 stops them all)",
                     default=1,
                 ),
-                "metadata": child_metadata("worker pods"),
+                "metadata": child_metadata(metadata_of),
                 "spec": self.pod_spec(
                     "PodSpec of every worker pod (core/v1 PodSpec). The operator appends "
                     "DASK_WORKER_NAME and DASK_SCHEDULER_ADDRESS to the env of its containers.",
@@ -202,7 +211,10 @@ class Schemas:
         return obj(
             description,
             {
-                "worker": self.worker("the default worker group ({cluster}-default)"),
+                "worker": self.worker(
+                    "the default worker group ({cluster}-default)",
+                    "default DaskWorkerGroup and its worker pods",
+                ),
                 "scheduler": obj(
                     "The Dask scheduler: a Deployment and a Service named {cluster}-scheduler.",
                     {
@@ -416,7 +428,7 @@ def build_crds(definitions: dict[str, Schema]) -> dict[str, Schema]:
                         ]
                     },
                 ),
-                "worker": s.worker("this group"),
+                "worker": s.worker("this group", "worker pods"),
             },
             required=["cluster", "worker"],
         ),
