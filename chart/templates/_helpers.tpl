@@ -50,6 +50,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if or (has "--all-namespaces" .Values.kopfArgs) (has "-A" .Values.kopfArgs) }}true{{ end }}
 {{- end }}
 
+{{/*
+True when kopfArgs asks for kopf peering (or says --standalone itself); otherwise the chart adds
+--standalone: it runs exactly one operator pod, and kopf would otherwise use peering objects
+whenever another kopf operator has installed their CRDs, which this operator may not touch.
+*/}}
+{{- define "dask-kubernetes-operator.peering" -}}
+{{- range .Values.kopfArgs }}
+{{- if or (hasPrefix "--peering" .) (hasPrefix "-P" .) (eq . "--standalone") }}true{{ end }}
+{{- end }}
+{{- end }}
+
 {{/* Workers are scraped when metrics.worker.enabled and the PodMonitor is asked for (either spelling). */}}
 {{- define "dask-kubernetes-operator.workerPodMonitor" -}}
 {{- $w := .Values.metrics.worker }}

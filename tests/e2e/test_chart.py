@@ -106,7 +106,7 @@ def test_operator_runs_as_a_pod_under_its_service_account(operator_release: Rele
     assert pod["spec"]["serviceAccountName"] == RELEASE
     container = pod["spec"]["containers"][0]
     assert container["command"] + container["args"] == [
-        "dask-operator", "run", "--all-namespaces", "--liveness=http://0.0.0.0:8080/healthz"
+        "dask-operator", "run", "--all-namespaces", "--standalone", "--liveness=http://0.0.0.0:8080/healthz"
     ]
     # The docs' commands.
     listed = k8s.kubectl("get", "pods", "-A", "-l", "app.kubernetes.io/name=dask-kubernetes-operator").stdout

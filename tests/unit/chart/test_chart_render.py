@@ -117,7 +117,7 @@ def test_deployment_runs_the_operator_hardened(render: Render) -> None:
     assert c["image"] == "ghcr.io/dask/dask-kubernetes-operator:set-by-chartpress"
     assert c["imagePullPolicy"] == "IfNotPresent"
     assert c["command"] + c["args"] == [
-        "dask-operator", "run", "--all-namespaces", "--liveness=http://0.0.0.0:8080/healthz"
+        "dask-operator", "run", "--all-namespaces", "--standalone", "--liveness=http://0.0.0.0:8080/healthz"
     ]
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
     assert {"name": "healthz", "containerPort": 8080, "protocol": "TCP"} in c["ports"]
@@ -189,7 +189,7 @@ def test_single_namespace_gets_a_role_with_namespaced_rules_only(render: Render)
     assert binding["roleRef"]["kind"] == "Role"
     assert not resources_of(role["rules"]) & CLUSTER_SCOPED
     assert container(manifests)["args"] == [
-        "run", "--namespace=dask-operator", "--liveness=http://0.0.0.0:8080/healthz"
+        "run", "--namespace=dask-operator", "--standalone", "--liveness=http://0.0.0.0:8080/healthz"
     ]
     # Same namespaced rules as the cluster-wide install: the two cannot drift apart.
     cluster = [r for r in rules(render(), "ClusterRole") if not set(r["resources"]) & CLUSTER_SCOPED]
@@ -234,7 +234,7 @@ def test_every_value_renders(render: Render) -> None:
     assert pod["tolerations"] == values["tolerations"]
     assert pod["affinity"] == values["affinity"]
     assert pod["priorityClassName"] == "system-cluster-critical"
-    assert c["args"] == ["run", "--namespace=dask-operator", "--liveness=http://0.0.0.0:8080/healthz"]
+    assert c["args"] == ["run", "--namespace=dask-operator", "--standalone", "--liveness=http://0.0.0.0:8080/healthz"]
     assert {k: v for k, v in c["livenessProbe"].items() if k != "httpGet"} == {
         k: v for k, v in values["livenessProbe"].items() if k != "enabled"
     }
@@ -369,3 +369,17 @@ def test_schema_rejects_typos_and_wrong_types(helm: str, args: tuple[str, ...], 
     proc = helm_template(helm, *args, check=False)
     assert proc.returncode != 0
     assert message in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("kopf_args", "args"),
+    [
+        ("{--all-namespaces}", ["run", "--all-namespaces", "--standalone"]),
+        ("{--all-namespaces,--standalone}", ["run", "--all-namespaces", "--standalone"]),
+        ("{--all-namespaces,--peering=dask}", ["run", "--all-namespaces", "--peering=dask"]),
+    ],
+)
+def test_standalone_unless_peering_is_asked_for(render: Render, kopf_args: str, args: list[str]) -> None:
+    assert container(render("--set", f"kopfArgs={kopf_args}"))["args"] == [
+        *args, "--liveness=http://0.0.0.0:8080/healthz"
+    ]
