@@ -93,6 +93,19 @@ def docs_manifest(name: str, namespace: str) -> dict[str, Any]:
 # --- installation and the docs' manifests ------------------------------------------------------
 
 
+def test_short_names_collide_with_no_other_resource(k8s: Any, crds: None) -> None:
+    ours = {"dsk", "daskworkers", "dwg", "djb", "das", "daskcluster", "daskworkergroup", "daskjob"}
+    others = set()
+    for line in k8s.kubectl("api-resources", "--no-headers", "-o", "wide").stdout.splitlines():
+        if "kubernetes.dask.org" in line:
+            continue
+        fields = line.split()
+        others.add(fields[0])
+        if len(fields) > 1 and "/" not in fields[1]:  # SHORTNAMES column, when present
+            others.update(fields[1].split(","))
+    assert ours.isdisjoint(others), ours & others
+
+
 def test_crds_install_and_serve_the_documented_names(k8s: Any, crds: None) -> None:
     resources = k8s.kubectl("api-resources", "--api-group=kubernetes.dask.org", "-o", "wide").stdout
     for line in (
