@@ -296,3 +296,35 @@ def test_worker_spec_validates_like_the_cluster_spec() -> None:
         make_worker_spec(resources={"limit": {}})
     with pytest.raises(ValueError, match="0 or more"):
         make_worker_spec(n_workers=-2)
+
+
+# --- the routes variable really enables the HTTP API ------------------------------------------
+
+
+async def test_routes_variable_serves_the_scheduler_http_api() -> None:
+    """Parse the variable like dask does in a scheduler pod, then ask a real (in-process,
+    loopback-only) scheduler for the routes the operator calls."""
+    import json
+
+    import dask.config
+    from distributed import Scheduler
+    from tornado.httpclient import AsyncHTTPClient
+
+    value = env_dict(scheduler_container(make_cluster_spec("foo")))[SCHEDULER_HTTP_ROUTES_ENV]
+    parsed = dask.config.collect_env({SCHEDULER_HTTP_ROUTES_ENV: value})
+    routes = parsed["distributed"]["scheduler"]["http"]["routes"]
+    with dask.config.set({"distributed.scheduler.http.routes": routes}):
+        async with Scheduler(
+            host="127.0.0.1", port=0, dashboard_address="127.0.0.1:0"
+        ) as scheduler:
+            base = f"http://127.0.0.1:{scheduler.http_server.port}"
+            client = AsyncHTTPClient()
+            idle = json.loads((await client.fetch(f"{base}/api/v1/check_idle")).body)
+            assert "idle_since" in idle
+            target = json.loads((await client.fetch(f"{base}/api/v1/adaptive_target")).body)
+            assert target == {"workers": 0}
+            retired = await client.fetch(
+                f"{base}/api/v1/retire_workers", method="POST", body=json.dumps({"n": 0})
+            )
+            assert retired.code == 200
+            assert (await client.fetch(f"{base}/health")).body == b"ok"
