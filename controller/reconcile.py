@@ -71,14 +71,40 @@ async def _write_status(rt: Runtime, obj: Manifest, new: dict[str, Any]) -> dict
     return result
 
 
-async def _warn_once_per_generation(rt: Runtime, obj: Manifest, messages: list[str]) -> None:
-    meta = obj["metadata"]
-    if not messages or rt.warned_generation.get(meta["uid"]) == meta.get("generation"):
+async def _warn_once(rt: Runtime, obj: Manifest, messages: list[str]) -> None:
+    """Post warnings when they first appear or change, not on every pass or scale."""
+    uid = obj["metadata"]["uid"]
+    fingerprint = "\n".join(sorted(messages))
+    if not messages or rt.warned.get(uid) == fingerprint:
         return
     for message in messages:
         await rt.kube.event(obj, "Warning", "SpecWarning", message)
         logger.warning("%s: %s", _ref(obj), message)
-    rt.warned_generation[meta["uid"]] = meta.get("generation", 0)
+    rt.warned[uid] = fingerprint
+
+
+# Kinds whose spec only the operator should write (generation tracks spec changes). Worker groups
+# are not here: users and autoscalers scale them.
+GENERATION_TRACKED = frozenset({"Deployment"})
+
+
+async def _apply(rt: Runtime, desired: Manifest) -> Manifest:
+    live = await rt.kube.apply(desired)
+    if desired["kind"] in GENERATION_TRACKED:
+        rt.applied_generation[live["metadata"]["uid"]] = int(live["metadata"].get("generation") or 0)
+    return live
+
+
+def _edited_by_someone_else(rt: Runtime, current: Manifest) -> bool:
+    """A tracked child whose generation moved since our last apply was edited by someone else
+    (e.g. ``kubectl scale deployment simple-scheduler --replicas=0``). After a restart the
+    first generation seen is trusted."""
+    if current["kind"] not in GENERATION_TRACKED:
+        return False
+    uid = current["metadata"]["uid"]
+    generation = int(current["metadata"].get("generation") or 0)
+    known = rt.applied_generation.setdefault(uid, generation)
+    return known != generation
 
 
 async def _ensure_child(rt: Runtime, owner: Manifest, desired: Manifest, *, force_apply: bool = False) -> Manifest:
@@ -95,15 +121,20 @@ async def _ensure_child(rt: Runtime, owner: Manifest, desired: Manifest, *, forc
             # Usually the child of a deleted namesake, about to be garbage-collected.
             raise RetryLater(f"{_ref(current)} is controlled by {foreign[0].get('kind')} uid {foreign[0].get('uid')}; waiting", delay=5)
     if current is None:
-        live = await rt.kube.apply(desired)
+        live = await _apply(rt, desired)
         await rt.kube.event(owner, "Normal", f"Created{kind}", f"Created {kind} {meta['name']}")
         logger.info("%s: created %s", _ref(owner), _ref(desired))
         return live
     current_hash = (current["metadata"].get("annotations") or {}).get(names.ANNOTATION_SPEC_HASH)
     if force_apply or current_hash != meta["annotations"][names.ANNOTATION_SPEC_HASH]:
-        live = await rt.kube.apply(desired)
+        live = await _apply(rt, desired)
         await rt.kube.event(owner, "Normal", f"Updated{kind}", f"Updated {kind} {meta['name']} to the current spec")
         logger.info("%s: updated %s", _ref(owner), _ref(desired))
+        return live
+    if _edited_by_someone_else(rt, current):
+        live = await _apply(rt, desired)
+        await rt.kube.event(owner, "Warning", f"Repaired{kind}", f"{kind} {meta['name']} was changed outside the operator; restored it")
+        logger.info("%s: repaired %s", _ref(owner), _ref(desired))
         return live
     missing = children.missing_metadata(desired, current)
     if missing:
@@ -150,7 +181,7 @@ async def _reconcile_cluster(rt: Runtime, body: Manifest) -> None:
         await rt.kube.event(body, "Warning", "InvalidSpec", "; ".join(errors))
         await _set_phase(rt, body, cluster, old_phase, st.PHASE_ERROR, "invalid spec: " + "; ".join(errors))
         return
-    await _warn_once_per_generation(rt, body, children.flatten(rt.pm.hook.dask_cluster_warnings(cluster=cluster)))
+    await _warn_once(rt, body, children.flatten(rt.pm.hook.dask_cluster_warnings(cluster=cluster)))
 
     address: str | None = rt.pm.hook.dask_scheduler_address(cluster=cluster)
     inherited = labels.merge_metadata(meta)
@@ -313,7 +344,7 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         message = f"DaskCluster {cluster_name!r} is invalid: " + "; ".join(errors)
         await _write_status(rt, group, st.cluster_missing_status(generation, cluster_name, namespace, "ClusterInvalid", message))
         return
-    await _warn_once_per_generation(rt, group, children.flatten(rt.pm.hook.dask_worker_group_warnings(cluster=cluster, worker_group=group)))
+    await _warn_once(rt, group, children.flatten(rt.pm.hook.dask_worker_group_warnings(cluster=cluster, worker_group=group)))
 
     address: str = rt.pm.hook.dask_scheduler_address(cluster=cluster)
     inherited = labels.merge_metadata(group["metadata"])

@@ -29,8 +29,9 @@ class Runtime:
         self.scheduler = scheduler
         self._locks: defaultdict[Key, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._pokes: dict[Key, asyncio.Task[None]] = {}
-        self.warned_generation: dict[str, int] = {}
+        self.warned: dict[str, str] = {}  # uid -> warnings last posted
         self.backoff: dict[Key, float] = {}
+        self.applied_generation: dict[str, int] = {}  # uid -> generation after our last apply
 
     @classmethod
     async def start(cls, pm: PluginManager) -> Runtime:
