@@ -418,3 +418,12 @@ def test_limits_themselves_are_accepted(
 ) -> None:
     proc = apply(k8s, namespace, manifest, "--dry-run=server")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_generated_names_pass_the_name_rules(k8s: Any, crds: None, namespace: str) -> None:
+    manifest = cluster()
+    manifest["metadata"] = {"generateName": "gen-"}
+    proc = k8s.kubectl(
+        "create", "-n", namespace, "-o", "name", "-f", "-", input=json.dumps(manifest)
+    )
+    assert proc.stdout.startswith("daskcluster.kubernetes.dask.org/gen-")
