@@ -46,8 +46,22 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: floa
 def apply_crds(kubectl: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     """What the chart README says to do before installing or upgrading."""
     kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=dask-e2e", "-f", str(CHART / "crds"))
-    for crd in ("daskclusters", "daskworkergroups", "daskjobs", "daskautoscalers"):
-        kubectl("wait", "--for=condition=Established", f"crd/{crd}.kubernetes.dask.org", "--timeout=60s")
+    wait_established(kubectl, [f"{p}.kubernetes.dask.org" for p in DASK_KINDS.split(",")])
+
+
+def wait_established(kubectl: Callable[..., subprocess.CompletedProcess[str]], crds: list[str]) -> None:
+    # Polled here: `kubectl wait` errors out on a CRD whose status has no conditions yet.
+    def established() -> bool:
+        for crd in crds:
+            proc = kubectl("get", "crd", crd, "-o", "json", check=False)
+            if proc.returncode != 0:
+                return False
+            conditions = json.loads(proc.stdout).get("status", {}).get("conditions") or []
+            if not any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                return False
+        return True
+
+    wait_for(f"CRDs {', '.join(crds)} to be established", established, 60, interval=0.5)
 
 
 @dataclass
@@ -75,6 +89,12 @@ class Release:
         return run([self.helm, *args], self.env, timeout=timeout, check=check)
 
     def install(self, timeout: float = 240) -> None:
+        def namespace_usable() -> bool:
+            proc = self.k8s.kubectl("get", "namespace", self.namespace, "-o", "json", check=False)
+            return proc.returncode != 0 or json.loads(proc.stdout)["status"].get("phase") != "Terminating"
+
+        # A previous run deletes the namespace without waiting; it may still be going away.
+        wait_for(f"namespace {self.namespace} to finish terminating", namespace_usable, 180, interval=2)
         proc = self.helm_cmd(
             "upgrade", "--install", self.name, str(CHART), "--namespace", self.namespace,
             "--create-namespace", "--skip-crds", "--wait", f"--timeout={int(timeout)}s", *self.values,

@@ -8,6 +8,7 @@ integration test (which runs its own operator) starts.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,11 @@ def operator_release(k8s: Any, helm_binary: str) -> Iterator[Release]:
     """The chart installed with default values (cluster-wide), once per test run."""
     apply_crds(k8s.kubectl)
     release = Release(RELEASE, RELEASE_NAMESPACE, k8s, helm_binary)
+    # On a cluster shared with other developers' operators, confine this one, e.g.
+    # DASK_E2E_KOPF_ARGS="--namespace=t-test-docs-*" (CI leaves it unset: the docs' default).
+    kopf_args = os.environ.get("DASK_E2E_KOPF_ARGS")
+    if kopf_args:
+        release.values = ["--set", f"kopfArgs={{{kopf_args}}}"]
     ACTIVE.append(release)
     release.install()
     yield release

@@ -29,6 +29,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator_release")]
 
 RESULT_TIMEOUT = 120
 
+# Pods cannot import this module, so tasks are lambdas: cloudpickle ships those by value.
+add_one = lambda x: x + 1  # noqa: E731
+read_marker = lambda: os.environ.get("MARKER", "")  # noqa: E731
+
 
 def names_of(
     kubectl: Callable[..., subprocess.CompletedProcess[str]], kinds: str, ns: str
@@ -43,10 +47,6 @@ def wait_until_gone(kubectl, kinds: str, ns: str, timeout: float = 90) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"still there after {timeout}s in {ns}: {left}")
         time.sleep(1)
-
-
-def add_one(x: int) -> int:
-    return x + 1
 
 
 # -- creating, computing, closing --------------------------------------------------------------
@@ -86,9 +86,9 @@ async def test_two_clusters_at_once_on_the_same_loop(namespace):
         ):
             a, b = await asyncio.gather(one.submit(add_one, 1), two.submit(add_one, 2))
             assert (a, b) == (2, 3)
-            first_id = (await one.scheduler_info())["id"]
-            second_id = (await two.scheduler_info())["id"]
-            assert first_id != second_id
+            assert one.scheduler_info()["id"] == first.scheduler_info["id"]
+            assert two.scheduler_info()["id"] == second.scheduler_info["id"]
+            assert first.scheduler_info["id"] != second.scheduler_info["id"]
 
 
 def test_custom_worker_command(namespace):
@@ -101,10 +101,6 @@ def test_custom_worker_command(namespace):
             threads = [w["nthreads"] for w in client.scheduler_info()["workers"].values()]
             assert threads == [3]
             assert client.submit(add_one, 1).result(timeout=RESULT_TIMEOUT) == 2
-
-
-def read_marker() -> str:
-    return os.environ.get("MARKER", "")
 
 
 def test_custom_cluster_spec_from_make_cluster_spec(namespace):
