@@ -225,6 +225,11 @@ def _start(cfg: ClusterConfig) -> None:
         f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
         f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
         "--enable-admission-plugins=NodeRestriction",
+        f"--requestheader-client-ca-file={p / 'ca.crt'}",
+        "--requestheader-allowed-names=front-proxy-client",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
         "--profiling=false", "--v=1",
     ], run, logs)
     _wait("kube-apiserver /readyz", lambda: api_get(cfg, "/readyz")[0] == 200, 60,

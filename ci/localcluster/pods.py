@@ -520,6 +520,12 @@ class PodWorker:
                 source = os.path.join(source, vm["subPath"])
                 if not os.path.exists(source):
                     os.makedirs(source, exist_ok=True)
+            venv = os.path.realpath(self.k.cfg.venv)
+            target = os.path.realpath(vm["mountPath"])
+            if venv == target or venv.startswith(target.rstrip("/") + "/"):
+                raise envvars.ContainerConfigError(
+                    f"volumeMount {vm['name']!r} at {vm['mountPath']} would hide {venv}, the "
+                    "virtualenv that emulates container images on the local cluster")
             self.k.ensure_host_path(vm["mountPath"], is_file=os.path.isfile(source))
             mounts.append({"source": source, "target": vm["mountPath"],
                            "readOnly": bool(vm.get("readOnly"))})

@@ -40,8 +40,13 @@ def main() -> None:
     try:
         _check(libc.unshare(CLONE_NEWUTS), "unshare(UTS)")
         socket.sethostname(spec["hostname"][:64])
-        for m in spec.get("mounts", []):
-            mount_bind(m["source"], m["target"], m.get("readOnly", False))
+        # Open every source first: an earlier mount (e.g. over /work) may hide a later source.
+        mounts = sorted(spec.get("mounts", []), key=lambda m: m["target"].rstrip("/").count("/"))
+        fds = [os.open(m["source"], os.O_PATH) for m in mounts]
+        for m, fd in zip(mounts, fds):
+            mount_bind(f"/proc/self/fd/{fd}", m["target"], m.get("readOnly", False))
+        for fd in fds:
+            os.close(fd)
         if spec.get("workingDir"):
             os.chdir(spec["workingDir"])
     except OSError as err:
