@@ -10,9 +10,18 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "creating virtualenv $venv" >&2
   "$py" -m venv "$venv" >&2
 fi
-"$venv/bin/python" -m pip install --quiet --upgrade pip >&2
-"$venv/bin/python" -m pip install --quiet -e "$root[test]" >&2
-for example in "$root"/plugins-examples/*/; do
-  [ -f "$example/pyproject.toml" ] && "$venv/bin/python" -m pip install --quiet -e "$example" >&2
-done
+# Reinstall only when a pyproject.toml changed (editable installs pick up code changes anyway).
+stamp="$venv/.dask-kubernetes-installed"
+want="$(cat "$root/pyproject.toml" "$root"/plugins-examples/*/pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "installing dask-kubernetes[test] and plugins-examples/* into $venv" >&2
+  "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
+  args=(-e "$root[test]")
+  for example in "$root"/plugins-examples/*/; do
+    [ -f "$example/pyproject.toml" ] && args+=(-e "$example")
+  done
+  # setuptools warns about every editable install with a package-dir mapping; it is noise here.
+  "$venv/bin/python" -m pip install --quiet "${args[@]}" 2> >(grep -vE 'BuildBackendWarning|^\s*(!!|\*+|Please be careful|name as your package|with strategy|corresp)|^\s*$' >&2)
+  echo "$want" > "$stamp"
+fi
 echo "$venv"
