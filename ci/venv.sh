@@ -11,6 +11,7 @@ if [ ! -x "$venv/bin/python" ]; then
   "$py" -m venv "$venv" >&2
 fi
 # Reinstall only when a pyproject.toml changed (editable installs pick up code changes anyway).
+shopt -s nullglob
 stamp="$venv/.dask-kubernetes-installed"
 want="$(cat "$root/pyproject.toml" "$root"/plugins-examples/*/pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
