@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import network, pki, procs
@@ -119,7 +119,8 @@ def _port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _wait(what: str, check, timeout: float, component: str | None, cfg: ClusterConfig) -> None:  # type: ignore[no-untyped-def]
+def _wait(what: str, check: Callable[[], bool], timeout: float, component: str | None,
+          cfg: ClusterConfig) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

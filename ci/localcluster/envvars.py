@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -120,7 +120,7 @@ def field_value(pod: Obj, path: str) -> str:
     return str(simple[path])
 
 
-_SUFFIXES = {
+_SUFFIXES: dict[str, int | Decimal] = {
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
     "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
     "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
@@ -149,7 +149,7 @@ def resource_value(container: Obj, ref: Obj, allocatable: Mapping[str, str]) -> 
     return str(math.ceil(parse_quantity(value) / divisor))
 
 
-def service_env(services: list[Obj], enable_links: bool) -> dict[str, str]:
+def service_env(services: Sequence[Obj], enable_links: bool) -> dict[str, str]:
     """The docker-link style variables for Services (KUBERNETES_* always, others if enabled)."""
     env: dict[str, str] = {}
     for svc in services:

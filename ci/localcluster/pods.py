@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import envvars, network, probes, volumes
 from .kube import ApiError
@@ -84,7 +84,7 @@ class Instance:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def _open_append(path: Path):  # type: ignore[no-untyped-def]
+def _open_append(path: Path) -> BinaryIO:
     path.parent.mkdir(parents=True, exist_ok=True)
     return open(path, "ab", buffering=0)
 
@@ -173,6 +173,7 @@ class PodWorker:
         self.last_sent: Obj | None = None
         self.volume_paths: dict[str, str] = {}
         self.task: asyncio.Task[None] | None = None
+        self.sidecars: list[asyncio.Task[None]] = []
 
     # ---- bookkeeping -------------------------------------------------------------------
 
@@ -333,8 +334,8 @@ class PodWorker:
         await self._setup_sandbox()
         for c in self.init:
             if c.sidecar:
-                asyncio.create_task(self._container_loop(c))  # noqa: RUF006 - tracked via c.instance
-                while not c.started:
+                self.sidecars.append(asyncio.create_task(self._container_loop(c)))
+                while not c.started:  # noqa: ASYNC110 - started flips in the probe task
                     await asyncio.sleep(0.1)
                 continue
             if not await self._run_init(c):

@@ -43,7 +43,7 @@ def main() -> None:
         # Open every source first: an earlier mount (e.g. over /work) may hide a later source.
         mounts = sorted(spec.get("mounts", []), key=lambda m: m["target"].rstrip("/").count("/"))
         fds = [os.open(m["source"], os.O_PATH) for m in mounts]
-        for m, fd in zip(mounts, fds):
+        for m, fd in zip(mounts, fds, strict=True):
             mount_bind(f"/proc/self/fd/{fd}", m["target"], m.get("readOnly", False))
         for fd in fds:
             os.close(fd)

@@ -1,0 +1,57 @@
+"""Hosts files for pods, endpoint selection for the service proxy, pod IP allocation."""
+
+from localcluster import dns, network, proxy
+
+
+def svc(ns, name, ip):
+    return {"metadata": {"namespace": ns, "name": name}, "spec": {"clusterIP": ip}}
+
+
+def test_hosts_file_names_services_relative_to_the_pod_namespace():
+    text = dns.hosts_file("team", "10.244.0.5", "mypod",
+                          [svc("team", "sched", "10.0.0.10"), svc("other", "db", "10.0.0.11"),
+                           svc("team", "peers", "None")],
+                          {("team", "peers"): [("10.244.0.7", "w-0"), ("10.244.0.8", None)]})
+    lines = text.splitlines()
+    assert "127.0.0.1\tlocalhost" in lines
+    assert "10.244.0.5\tmypod" in lines
+    assert "10.0.0.10\tsched sched.team sched.team.svc sched.team.svc.cluster.local" in lines
+    # another namespace's Service has no short name here
+    assert "10.0.0.11\tdb.other db.other.svc db.other.svc.cluster.local" in lines
+    assert "10.244.0.7\tpeers peers.team peers.team.svc peers.team.svc.cluster.local" in lines
+    assert ("10.244.0.7\tw-0.peers w-0.peers.team w-0.peers.team.svc "
+            "w-0.peers.team.svc.cluster.local") in lines
+
+
+def test_resolv_conf_never_points_outside():
+    text = dns.resolv_conf("team")
+    assert "nameserver 127.0.0.1" in text
+    assert "search team.svc.cluster.local svc.cluster.local cluster.local" in text
+
+
+def test_ready_endpoints_match_the_port_name_and_skip_unready():
+    slices = [{
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "metrics", "port": 9090}],
+        "endpoints": [
+            {"addresses": ["10.244.0.2"], "conditions": {"ready": True}},
+            {"addresses": ["10.244.0.3"], "conditions": {"ready": False}},
+            {"addresses": ["10.244.0.4"]},
+        ],
+    }]
+    assert proxy.ready_endpoints(slices, "http") == [("10.244.0.2", 8080), ("10.244.0.4", 8080)]
+    assert proxy.ready_endpoints(slices, "metrics") == [("10.244.0.2", 9090), ("10.244.0.4", 9090)]
+    assert proxy.ready_endpoints(slices, "other") == []
+
+
+def test_ipam_never_hands_out_the_bridge_and_does_not_reuse_at_once():
+    ipam = network.IPAM("10.9.0.0/29")
+    got = [ipam.allocate() for _ in range(5)]
+    assert got == ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]
+    ipam.release("10.9.0.3")
+    assert ipam.allocate() == "10.9.0.3"
+
+
+def test_netns_and_veth_names_fit_the_kernel_limits():
+    ns = network.netns_name("0f8fad5b-d9cb-469f-a165-70867728950e")
+    assert ns.startswith(network.NETNS_PREFIX)
+    assert len(network.veth_name(ns)) <= 15
