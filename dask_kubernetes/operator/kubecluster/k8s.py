@@ -154,11 +154,17 @@ class Kube:
         )  # fmt: skip
         return dict(result)
 
-    async def delete(self, plural: str, namespace: str, name: str) -> bool:
-        """Delete (children first, via foreground propagation); False if it was not there."""
+    async def delete(
+        self, plural: str, namespace: str, name: str, propagation: str = "Foreground"
+    ) -> bool:
+        """Delete an object; False if it was not there.
+
+        Foreground (the default) keeps the object until the garbage collector removed its
+        children, so "gone" means everything is gone; Background removes it at once.
+        """
         try:
             await self.custom.delete_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name, propagation_policy="Foreground"
+                GROUP, VERSION, namespace, plural, name, propagation_policy=propagation
             )
         except ApiException as error:
             if _not_found(error):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import copy
 import html
@@ -428,6 +429,7 @@ class KubeCluster(Cluster):
         except BaseException:
             await self._abandon_start()
             raise
+        _register_exit_handler()
         KubeCluster._instances.add(self)
 
     async def _create_or_connect(self) -> None:
@@ -778,7 +780,7 @@ class KubeCluster(Cluster):
             "default"
         )
         if target == self._group_resource_name(worker_group):
-            await self.kube.delete(AUTOSCALERS, self.namespace, self.name)
+            await self.kube.delete(AUTOSCALERS, self.namespace, self.name, "Background")
             self._autoscaling = None
             self._log(f"Adaptive scaling of {self.name} turned off")
 
@@ -951,7 +953,8 @@ class KubeCluster(Cluster):
 
     async def _delete_worker_group(self, name: str) -> None:
         group = self._group_resource_name(name)
-        if not await self.kube.delete(WORKER_GROUPS, self.namespace, group):
+        # Background: the group goes now; the garbage collector and operator remove its pods.
+        if not await self.kube.delete(WORKER_GROUPS, self.namespace, group, "Background"):
             raise ValueError(f"Cluster {self.name!r} has no worker group {name!r}")
         self._worker_groups.discard(name)
         self._log(f"Deleted worker group {name}")
@@ -1050,13 +1053,26 @@ class KubeCluster(Cluster):
         return str(super()._repr_html_(cluster_status=status))
 
 
+class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs calls in the caller's thread: at exit, thread pools refuse new work, and aiohttp
+    hands netrc and DNS lookups to the loop's default executor."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:
+            future.set_exception(error)
+        return future
+
+
 def _close_owned_clusters_at_exit() -> None:
     """Delete the DaskClusters still open that their KubeCluster objects own.
 
     Uses a fresh event loop in its own thread: at exit the clusters' own loops may be gone.
     """
     owned = [
-        (cluster.namespace, cluster.name)
+        (cluster.namespace, cluster.name, cluster._kube.configuration if cluster._kube else None)
         for cluster in list(KubeCluster._instances)
         if cluster.status != Status.closed and cluster.shutdown_on_close
     ]
@@ -1066,23 +1082,45 @@ def _close_owned_clusters_at_exit() -> None:
         return
 
     async def delete_all() -> None:
-        kube = await Kube.connect()
-        try:
-            for namespace, name in owned:
-                with contextlib.suppress(Exception):
-                    await kube.delete(CLUSTERS, namespace, name)
-        finally:
-            await kube.close()
+        for namespace, name, configuration in owned:
+            kube = Kube(configuration) if configuration else await Kube.connect()
+            try:
+                await kube.delete(CLUSTERS, namespace, name)
+            except Exception as error:
+                logger.warning(
+                    "Could not delete DaskCluster %s/%s at exit: %s", namespace, name, error
+                )
+            finally:
+                await kube.close()
 
     def run() -> None:
-        with contextlib.suppress(Exception):
-            asyncio.run(asyncio.wait_for(delete_all(), 30))
+        loop = asyncio.new_event_loop()
+        loop.set_default_executor(_InlineExecutor())
+        try:
+            loop.run_until_complete(asyncio.wait_for(delete_all(), 30))
+        except Exception as error:
+            logger.warning("Could not delete owned Dask clusters at exit: %s", error)
+        finally:
+            loop.close()
 
     thread = threading.Thread(target=run, name="KubeCluster-atexit", daemon=True)
     thread.start()
     thread.join(35)
 
 
-atexit.register(_close_owned_clusters_at_exit)
+_exit_handler_registered = False
+
+
+def _register_exit_handler() -> None:
+    """Register the exit cleanup once, after the first kubeconfig load.
+
+    kubernetes_asyncio registers the removal of its temporary certificate files at that load;
+    handlers run last-registered-first, so ours must come later to still find the files.
+    """
+    global _exit_handler_registered
+    if not _exit_handler_registered:
+        atexit.register(_close_owned_clusters_at_exit)
+        _exit_handler_registered = True
+
 
 __all__ = ["CreateMode", "KubeCluster", "load_cluster_spec", "worker_defaults"]
