@@ -328,3 +328,131 @@ def dask_workers_changed(
     scheduler), ``deleted`` (all deleted Pods, retired or not).
     Returns: nothing. Notification: may be ``async def``.
     """
+
+
+# --- DaskJob, DaskAutoscaler, idle timeout, observation (issue 5) -------------------------------
+
+ASYNC_HOOKS = ASYNC_HOOKS | frozenset(
+    {
+        "dask_job_phase_changed",
+        "dask_autoscaler_decided",
+        "dask_cluster_observed",
+        "dask_scheduler_unreachable",
+    }
+)
+
+
+@hookspec(firstresult=True)
+def dask_job_build_cluster(job: Manifest) -> Manifest | None:
+    """Build the DaskCluster of a DaskJob (named like the job).
+
+    When: on a DaskJob pass that finds the job's cluster missing (it is created once; later
+    changes of ``spec.cluster`` do not touch a running job's cluster).
+    Params: ``job`` -- the DaskJob object.
+    Returns: a DaskCluster manifest, or ``None``. The core adds the owner reference (the job)
+    and creates it. Pure. firstresult (the built-in job plugin answers last).
+    """
+
+
+@hookspec(firstresult=True)
+def dask_job_build_runner_pod(job: Manifest, scheduler_address: str) -> Manifest | None:
+    """Build the runner Pod ``{job}-runner`` of a DaskJob.
+
+    When: on a DaskJob pass once the job's cluster has a ready scheduler and no runner Pod
+    exists (again after a failed attempt, within ``spec.backoffLimit``).
+    Params: ``job`` -- the DaskJob; ``scheduler_address`` -- the address of the job's
+    scheduler (``dask_scheduler_address`` of the job's cluster), to inject as
+    ``DASK_SCHEDULER_ADDRESS``.
+    Returns: a Pod manifest, or ``None``. The core then adds the job's propagated metadata,
+    the reserved labels (component ``job-runner``), the owner reference, runs
+    ``dask_child_labels``/``dask_modify_manifest`` and creates it. Pure. firstresult.
+    """
+
+
+@hookspec
+def dask_job_phase_changed(job: Manifest, old: str | None, new: str) -> None:
+    """Notify that a DaskJob's ``status.jobStatus`` changed.
+
+    When: after the status with the new value was written (for ``Successful``/``Failed``:
+    before the job's cluster is deleted). ``job["status"]`` holds the new status
+    (``startTime``, ``endTime``, ``reason``, ``attempts``).
+    Params: ``job``; ``old`` value (``None`` for a new job); ``new`` value.
+    Returns: nothing. Notification: may be ``async def``.
+    """
+
+
+@hookspec(firstresult=True)
+def dask_autoscaler_desired_workers(
+    autoscaler: Manifest,
+    worker_group: Manifest,
+    target: int,
+    current: int,
+    recent: list[dict[str, Any]],
+) -> dict[str, Any] | None:
+    """Decide how many workers a DaskAutoscaler's worker group should have now.
+
+    When: on every autoscaler poll (``spec.pollIntervalSeconds``) after the scheduler answered
+    its adaptive target.
+    Params: ``autoscaler`` -- the DaskAutoscaler; ``worker_group`` -- the DaskWorkerGroup it
+    scales; ``target`` -- the scheduler's adaptive target (raw, not clamped); ``current`` --
+    the group's ``spec.worker.replicas``; ``recent`` -- this operator's earlier polls of the
+    autoscaler, oldest first, as ``{"time": epoch seconds, "target": raw target}`` (the current
+    one last; after an operator restart the list starts with ``current`` as a target, so a
+    restart never shortens a stabilisation window).
+    Returns: ``{"workers": int, "reason": str}`` (``reason`` is shown in the status), or
+    ``None``. The core writes ``workers`` to the group's replicas when it differs; the group's
+    normal scale-down path retires the workers. Pure. firstresult.
+    """
+
+
+@hookspec
+def dask_autoscaler_decided(
+    autoscaler: Manifest,
+    worker_group: Manifest,
+    target: int,
+    current: int,
+    desired: int,
+    decision: str,
+    reason: str,
+) -> None:
+    """Notify the outcome of one autoscaler poll.
+
+    When: after the autoscaler's status was written (and the group scaled, if it was).
+    Params: ``autoscaler``; ``worker_group``; ``target`` -- the scheduler's raw target;
+    ``current`` and ``desired`` replicas; ``decision`` -- ``ScaleUp``, ``ScaleDown`` or
+    ``Hold``; ``reason`` -- why.
+    Returns: nothing. Notification: may be ``async def``.
+    """
+
+
+@hookspec(firstresult=True)
+def dask_cluster_idle_timeout(cluster: Manifest) -> float | None:
+    """Say after how many idle seconds a DaskCluster is deleted.
+
+    When: on every idle check of every DaskCluster (``idle-check-interval`` seconds).
+    Params: ``cluster`` -- the defaulted DaskCluster.
+    Returns: seconds (``0`` or ``None``: never delete). The built-in answers
+    ``spec.idleTimeout``. The core asks the scheduler ``check_idle``; a busy or unreachable
+    scheduler resets the idle time. Pure. firstresult.
+    """
+
+
+@hookspec
+def dask_cluster_observed(cluster: Manifest, status: dict[str, Any]) -> None:
+    """Notify what a DaskCluster pass observed (for gauges: phase, workers desired/ready).
+
+    When: at the end of every DaskCluster pass with a valid spec, after its status was written.
+    Params: ``cluster`` -- the defaulted DaskCluster; ``status`` -- the status just written.
+    Returns: nothing. Notification: may be ``async def``.
+    """
+
+
+@hookspec
+def dask_scheduler_unreachable(cluster: Manifest, call: str, error: str) -> None:
+    """Notify that neither the HTTP API nor the RPC of a cluster's scheduler answered.
+
+    When: whenever a scheduler call made by the core fails that way (``retire_workers``,
+    ``get_workers``, ``adaptive_target``, ``check_idle``).
+    Params: ``cluster`` -- the DaskCluster; ``call`` -- the call that failed; ``error``.
+    Returns: nothing. Notification: may be ``async def``.
+    """
