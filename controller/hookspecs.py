@@ -222,14 +222,37 @@ def dask_worker_build_pod(
 
 
 @hookspec
-def dask_cluster_resources(cluster: Manifest) -> list[Manifest]:
+def dask_cluster_resources(cluster: Manifest, worker_pods: list[Manifest]) -> list[Manifest]:
     """Ask for extra namespaced objects to exist alongside a cluster (Istio, certificates, ...).
 
-    When: on every DaskCluster pass with a valid spec, after the built-in children are built.
-    Params: ``cluster`` -- the defaulted DaskCluster.
+    When: on every DaskCluster pass with a valid spec, after the built-in children are built
+    and before any of them is applied (so a plugin's objects exist before the scheduler starts).
+    Params: ``cluster`` -- the defaulted DaskCluster; ``worker_pods`` -- the cluster's worker
+    Pods (every group, not being deleted) as listed at the start of the pass, for per-worker
+    objects; a new worker's Pod event triggers another pass, so it is seen within seconds.
     Returns: a list of manifests (any kind; ``metadata.name`` required, namespace = the
-    cluster's). The core owns them: it sets the cluster as owner, applies them, and deletes
-    objects it applied before that are no longer returned. Pure. All lists are concatenated.
+    cluster's). The core owns them: it sets the cluster as owner, runs ``dask_child_labels`` and
+    ``dask_modify_manifest`` on them (component: their ``dask.org/component`` label, default
+    ``extra``), applies them, lists them in ``status.resources`` and deletes objects it applied
+    before that are no longer returned. Pure. All lists are concatenated.
+    """
+    return []
+
+
+@hookspec
+def dask_cluster_prerequisites(cluster: Manifest) -> list[dict[str, Any]]:
+    """Name objects that must exist before a cluster's scheduler and workers are created.
+
+    When: on every DaskCluster and DaskWorkerGroup pass with a valid spec, after the objects of
+    ``dask_cluster_resources`` were applied (so a Certificate can be created and its Secret
+    awaited in the same pass).
+    Params: ``cluster`` -- the defaulted DaskCluster.
+    Returns: a list of references ``{"apiVersion", "kind", "name", "reason"}`` in the cluster's
+    namespace (``reason`` says why, for the user). While any is missing the core creates no
+    scheduler, worker group or worker Pod of the cluster (existing ones are left alone), sets
+    phase ``Pending`` and condition ``PrerequisitesReady=False`` (reason
+    ``WaitingForPrerequisites``) and posts an Event naming what it waits for; it checks again on
+    every pass. Pure. All lists are concatenated.
     """
     return []
 

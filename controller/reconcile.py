@@ -195,19 +195,31 @@ async def _reconcile_cluster(rt: Runtime, body: Manifest) -> None:
     deployment = finish(_build(rt, "dask_scheduler_build_deployment", cluster=cluster), names.COMPONENT_SCHEDULER)
     service = finish(_build(rt, "dask_scheduler_build_service", cluster=cluster), names.COMPONENT_SCHEDULER)
     group = finish(_build(rt, "dask_worker_group_build", cluster=cluster), names.COMPONENT_WORKER_GROUP, group_name)
+    pods = await rt.kube.list("v1", "Pod", namespace, labels.selector({names.LABEL_CLUSTER: name}))
+    current_workers = [
+        p for p in pods
+        if (p["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == names.COMPONENT_WORKER and not st.is_terminating(p)
+    ]
     extras = [
         finish(m, (m.get("metadata", {}).get("labels") or {}).get(names.LABEL_COMPONENT, names.COMPONENT_EXTRA))
-        for m in children.flatten(rt.pm.hook.dask_cluster_resources(cluster=cluster))
+        for m in children.flatten(rt.pm.hook.dask_cluster_resources(cluster=cluster, worker_pods=current_workers))
     ]
+    resources = [{"apiVersion": e["apiVersion"], "kind": e["kind"], "name": e["metadata"]["name"]} for e in extras]
+
+    # Plugin objects first: the scheduler may need them (a certificate's Secret, mesh policies).
+    for extra in extras:
+        await _ensure_extra(rt, body, extra)
+    await _prune_extras(rt, body, extras)
+    prerequisites = children.flatten(rt.pm.hook.dask_cluster_prerequisites(cluster=cluster))
+    missing = await _missing(rt, namespace, prerequisites)
+    if missing:
+        await _wait_for_prerequisites(rt, body, cluster, old_phase, generation, missing, address, resources)
+        return
 
     live_service = await _ensure_child(rt, body, service)
     live_deployment = await _ensure_child(rt, body, deployment)
     await _ensure_default_group(rt, body, group)
-    for extra in extras:
-        await _ensure_child(rt, body, extra)
-    await _prune_extras(rt, body, extras)
 
-    pods = await rt.kube.list("v1", "Pod", namespace, labels.selector({names.LABEL_CLUSTER: name}))
     await _sync_scheduler_pods(rt, deployment, pods)
     groups = [
         g
@@ -230,9 +242,11 @@ async def _reconcile_cluster(rt: Runtime, body: Manifest) -> None:
         scheduler_address=address,
         dashboard_address=f"http://{names.scheduler_name(name)}.{namespace}.svc.{domain}:{dashboard_port}",
     )
-    new_status["resources"] = [
-        {"apiVersion": e["apiVersion"], "kind": e["kind"], "name": e["metadata"]["name"]} for e in extras
-    ]
+    new_status["resources"] = resources
+    if prerequisites:
+        new_status["conditions"].append(
+            st.condition("PrerequisitesReady", True, "PrerequisitesReady", f"{_describe(prerequisites)} exist", generation)
+        )
     observed = {
         "deployment": live_deployment,
         "service": live_service,
@@ -274,13 +288,66 @@ async def _ensure_default_group(rt: Runtime, owner: Manifest, desired: Manifest)
     await _ensure_child(rt, owner, desired, force_apply=force)
 
 
+def _describe(refs: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{r['kind']} {r['name']}" + (f" ({r['reason']})" if r.get("reason") else "") for r in refs)
+
+
+async def _missing(rt: Runtime, namespace: str, refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The references of ``dask_cluster_prerequisites`` whose object does not exist (yet)."""
+    return [r for r in refs if await rt.kube.get(r["apiVersion"], r["kind"], namespace, r["name"]) is None]
+
+
+async def _wait_for_prerequisites(
+    rt: Runtime,
+    body: Manifest,
+    cluster: Manifest,
+    old_phase: str | None,
+    generation: int,
+    missing: list[dict[str, Any]],
+    address: str | None,
+    resources: list[dict[str, Any]],
+) -> None:
+    """Status and one Event per change of what is missing; the next passes check again."""
+    message = f"waiting for {_describe(missing)}"
+    conditions: list[dict[str, Any]] = (body.get("status") or {}).get("conditions") or []
+    before = next((c for c in conditions if c.get("type") == "PrerequisitesReady"), {})
+    waiting = st.condition("PrerequisitesReady", False, "WaitingForPrerequisites", message, generation)
+    await _write_status(
+        rt,
+        body,
+        {
+            "phase": st.PHASE_PENDING,
+            "observedGeneration": generation,
+            "schedulerAddress": address,
+            "resources": resources,
+            "conditions": [waiting, st.condition("Ready", False, "WaitingForPrerequisites", message, generation)],
+        },
+    )
+    if before.get("status") != "False" or before.get("message") != message:
+        await rt.kube.event(body, "Normal", "WaitingForPrerequisites", message)
+        logger.info("%s: %s", _ref(body), message)
+    await _set_phase(rt, body, cluster, old_phase, st.PHASE_PENDING, message)
+
+
+async def _ensure_extra(rt: Runtime, owner: Manifest, extra: Manifest) -> None:
+    try:
+        await _ensure_child(rt, owner, extra)
+    except LookupError as exc:  # the kind is not served: usually a CRD that is not installed
+        message = f"cannot create {_ref(extra)} that a plugin asked for: {exc} (is its CRD installed?)"
+        await rt.kube.event(owner, "Warning", "ResourceFailed", message)
+        raise BuildError(message) from exc
+
+
 async def _prune_extras(rt: Runtime, owner: Manifest, extras: list[Manifest]) -> None:
     wanted = {(e["apiVersion"], e["kind"], e["metadata"]["name"]) for e in extras}
     for ref in (owner.get("status") or {}).get("resources") or []:
         key = (ref.get("apiVersion"), ref.get("kind"), ref.get("name"))
         if key in wanted or None in key:
             continue
-        current = await rt.kube.get(key[0], key[1], owner["metadata"]["namespace"], key[2])
+        try:
+            current = await rt.kube.get(key[0], key[1], owner["metadata"]["namespace"], key[2])
+        except LookupError:  # its CRD was removed, and with it the object
+            continue
         if current is not None and is_owned_by(current, owner["metadata"]["uid"]):
             await rt.kube.delete(key[0], key[1], owner["metadata"]["namespace"], key[2])
             await rt.kube.event(owner, "Normal", f"Deleted{key[1]}", f"Deleted {key[1]} {key[2]}: no plugin wants it any more")
@@ -345,6 +412,13 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         await _write_status(rt, group, st.cluster_missing_status(generation, cluster_name, namespace, "ClusterInvalid", message))
         return
     await _warn_once(rt, group, children.flatten(rt.pm.hook.dask_worker_group_warnings(cluster=cluster, worker_group=group)))
+    absent = await _missing(rt, namespace, children.flatten(rt.pm.hook.dask_cluster_prerequisites(cluster=cluster)))
+    if absent:  # no new workers until they exist (the cluster's status and Event tell the story)
+        message = f"DaskCluster {cluster_name!r} is waiting for {_describe(absent)}"
+        await _write_status(
+            rt, group, {"observedGeneration": generation, "conditions": [st.condition("Ready", False, "WaitingForPrerequisites", message, generation)]}
+        )
+        return
 
     address: str = rt.pm.hook.dask_scheduler_address(cluster=cluster)
     inherited = labels.merge_metadata(group["metadata"])
