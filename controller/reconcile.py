@@ -83,28 +83,30 @@ async def _warn_once(rt: Runtime, obj: Manifest, messages: list[str]) -> None:
     rt.warned[uid] = fingerprint
 
 
-# Kinds whose spec only the operator should write (generation tracks spec changes). Worker groups
-# are not here: users and autoscalers scale them.
-GENERATION_TRACKED = frozenset({"Deployment"})
+def _live_spec_hash(obj: Manifest) -> str:
+    """Hash of a live child's spec as the API server stores it (defaults included).
+
+    Replicas of worker groups are left out: users and autoscalers scale groups.
+    """
+    spec = copy.deepcopy(obj.get("spec") or {})
+    if obj.get("kind") == names.WORKER_GROUP_KIND:
+        (spec.get("worker") or {}).pop("replicas", None)
+    return children.spec_hash({"spec": spec})
 
 
 async def _apply(rt: Runtime, desired: Manifest) -> Manifest:
     live = await rt.kube.apply(desired)
-    if desired["kind"] in GENERATION_TRACKED:
-        rt.applied_generation[live["metadata"]["uid"]] = int(live["metadata"].get("generation") or 0)
+    rt.applied_spec[live["metadata"]["uid"]] = _live_spec_hash(live)
     return live
 
 
 def _edited_by_someone_else(rt: Runtime, current: Manifest) -> bool:
-    """A tracked child whose generation moved since our last apply was edited by someone else
-    (e.g. ``kubectl scale deployment simple-scheduler --replicas=0``). After a restart the
-    first generation seen is trusted."""
-    if current["kind"] not in GENERATION_TRACKED:
-        return False
-    uid = current["metadata"]["uid"]
-    generation = int(current["metadata"].get("generation") or 0)
-    known = rt.applied_generation.setdefault(uid, generation)
-    return known != generation
+    """True when a child's spec changed since the operator last applied it (e.g.
+    ``kubectl scale deployment simple-scheduler --replicas=0``). Controllers only write status
+    and annotations of these kinds, so any spec change is an out-of-band edit. After a restart
+    the first spec seen is trusted."""
+    known = rt.applied_spec.setdefault(current["metadata"]["uid"], _live_spec_hash(current))
+    return known != _live_spec_hash(current)
 
 
 async def _ensure_child(rt: Runtime, owner: Manifest, desired: Manifest, *, force_apply: bool = False) -> Manifest:

@@ -31,7 +31,7 @@ class Runtime:
         self._pokes: dict[Key, asyncio.Task[None]] = {}
         self.warned: dict[str, str] = {}  # uid -> warnings last posted
         self.backoff: dict[Key, float] = {}
-        self.applied_generation: dict[str, int] = {}  # uid -> generation after our last apply
+        self.applied_spec: dict[str, str] = {}  # uid -> hash of the live spec after our last apply
 
     @classmethod
     async def start(cls, pm: PluginManager) -> Runtime:
