@@ -671,8 +671,11 @@ class KubeCluster(Cluster):
         await self._stop_forwards()
         if self._created and self._kube is not None:
             self._log(f"Start failed: deleting DaskCluster {self.namespace}/{self.name}")
+            # Untouched by an operator it has no children: delete it outright (foreground
+            # deletion would wait for the garbage collector, which may not be running either).
+            propagation = "Foreground" if self._phase else "Background"
             try:
-                await self._kube.delete(CLUSTERS, self.namespace, self.name)
+                await self._kube.delete(CLUSTERS, self.namespace, self.name, propagation)
                 await self._kube.wait_deleted(
                     CLUSTERS, self.namespace, self.name, max(self.resource_timeout, 30)
                 )
