@@ -11,12 +11,11 @@ import os
 import platform
 import shutil
 import ssl
+import urllib.parse
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-from aiohttp import web
 
 from . import dns, network, portforward
 from .config import K8S_VERSION, KUBERNETES_SERVICE_IP, ClusterConfig
@@ -26,6 +25,14 @@ from .pods import PodWorker, now
 
 log = logging.getLogger("localcluster.kubelet")
 Obj = dict[str, Any]
+
+
+async def _respond(writer: asyncio.StreamWriter, code: int, text: str) -> None:
+    reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found"}.get(code, "Error")
+    body = text.encode()
+    writer.write(f"HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain\r\n"
+                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+    await writer.drain()
 
 
 def micro_now() -> str:
@@ -253,25 +260,94 @@ class Kubelet:
 
     # ---- HTTPS endpoint ----------------------------------------------------------------------
 
-    async def _container_logs(self, request: web.Request) -> web.StreamResponse:
-        ns, pod, cname = (request.match_info[k] for k in ("ns", "pod", "container"))
+    async def _handle_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A minimal HTTP/1.1 server: the apiserver needs streaming responses and protocol
+        upgrades (SPDY, WebSocket), one request per connection."""
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+            request_line, *lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = request_line.split(" ", 2)
+            headers: dict[str, str] = {}
+            for line in lines:
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    headers[k.strip().lower()] = (headers.get(k.strip().lower(), "") + "," + v.strip()).lstrip(",")
+            url = urllib.parse.urlsplit(target)
+            query = dict(urllib.parse.parse_qsl(url.query))
+            parts = url.path.strip("/").split("/")
+            if parts[0] == "containerLogs" and len(parts) == 4:
+                await self._container_logs(parts[1], parts[2], parts[3], query, writer)
+            elif parts[0] == "portForward" and len(parts) in (3, 4):
+                await self._port_forward(parts[1], parts[2], url.query, headers, reader, writer)
+            elif parts[0] == "healthz":
+                await _respond(writer, 200, "ok")
+            else:
+                await _respond(writer, 404, f"{method} {url.path}: not found on the local kubelet\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
+                ConnectionError, ValueError, ssl.SSLError):
+            pass
+        except Exception:  # noqa: BLE001 - one bad request must not kill the endpoint
+            log.exception("kubelet endpoint")
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _port_forward(self, ns: str, pod: str, raw_query: str, headers: dict[str, str],
+                            reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        worker = self.by_name.get((ns, pod))
+        if worker is None or not worker.pod_ip:
+            await _respond(writer, 404, f"pod {ns}/{pod} is not running on this node\n")
+            return
+        upgrade = headers.get("upgrade", "").lower()
+        protocols = [p.strip() for p in headers.get("x-stream-protocol-version", "").split(",") if p.strip()]
+        if upgrade.startswith("spdy/3.1"):
+            if protocols and "portforward.k8s.io" not in protocols:
+                await _respond(writer, 403, "unsupported port-forward protocol\n")
+                return
+            writer.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                         b"Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n")
+            await writer.drain()
+            await portforward.serve_spdy(worker.pod_ip, pod, reader, writer)
+        elif upgrade == "websocket":
+            # The apiserver passes the pod's ports as repeated `port` parameters.
+            qs = urllib.parse.parse_qs(raw_query)
+            ports = [int(p) for v in qs.get("port", []) + qs.get("ports", [])
+                     for p in v.split(",") if p.strip()]
+            offered = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",")]
+            chosen = next((p for p in ("v4.channel.k8s.io", "portforward.k8s.io") if p in offered), "")
+            if not ports or not chosen:
+                await _respond(writer, 400, "port-forward over WebSocket needs ports and a known "
+                               f"protocol (got ports={ports}, protocols={offered}, query={raw_query!r})\n")
+                return
+            accept = portforward.websocket_accept(headers.get("sec-websocket-key", ""))
+            writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+                          f"Sec-WebSocket-Protocol: {chosen}\r\n\r\n").encode())
+            await writer.drain()
+            await portforward.serve_websocket(worker.pod_ip, pod, ports, reader, writer)
+        else:
+            await _respond(writer, 400, "port-forward needs an SPDY/3.1 or WebSocket upgrade\n")
+
+    async def _container_logs(self, ns: str, pod: str, cname: str, q: dict[str, str],
+                              writer: asyncio.StreamWriter) -> None:
         worker = self.by_name.get((ns, pod))
         c = worker.container(cname) if worker else None
         if worker is None or c is None:
-            raise web.HTTPNotFound(text=f"container {cname} in pod {ns}/{pod} not found\n")
-        q = request.query
+            await _respond(writer, 404, f"container {cname} in pod {ns}/{pod} not found\n")
+            return
         previous = q.get("previous") in ("true", "1")
         follow = q.get("follow") in ("true", "1") and not previous
         timestamps = q.get("timestamps") in ("true", "1")
         if previous:
             if c.restart_count == 0:
-                raise web.HTTPBadRequest(
-                    text=f'previous terminated container "{cname}" in pod "{pod}" not found\n')
+                await _respond(writer, 400,
+                               f'previous terminated container "{cname}" in pod "{pod}" not found\n')
+                return
             path = c.log_path(worker.dir, c.restart_count - 1)
         else:
             if c.instance is None:
-                raise web.HTTPBadRequest(
-                    text=f'container "{cname}" in pod "{pod}" is waiting to start\n')
+                await _respond(writer, 400, f'container "{cname}" in pod "{pod}" is waiting to start\n')
+                return
             path = c.instance.log_path
         inst = c.instance
         since = None
@@ -282,10 +358,6 @@ class Kubelet:
             since = datetime.datetime.fromisoformat(q["sinceTime"].replace("Z", "+00:00"))
         limit = int(q["limitBytes"]) if q.get("limitBytes") else None
         tail = int(q["tailLines"]) if q.get("tailLines") else None
-
-        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
-        await resp.prepare(request)
-        sent = 0
 
         def render(raw: bytes) -> bytes | None:
             ts, _, rest = raw.partition(b" ")
@@ -299,11 +371,12 @@ class Kubelet:
                     return None
             return (ts + b" " + text) if timestamps else text
 
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n")
         try:
             fh = await asyncio.to_thread(open, path, "rb")
         except FileNotFoundError:
-            await resp.write_eof()
-            return resp
+            return
+        sent = 0
         try:
             lines = fh.read().splitlines(keepends=True)
             partial = b""
@@ -316,11 +389,11 @@ class Kubelet:
                 if out is None:
                     continue
                 if limit is not None and sent + len(out) > limit:
-                    await resp.write(out[: limit - sent])
-                    await resp.write_eof()
-                    return resp
-                await resp.write(out)
+                    writer.write(out[: limit - sent])
+                    return
+                writer.write(out)
                 sent += len(out)
+            await writer.drain()
             while follow:
                 chunk = fh.read()
                 if chunk:
@@ -329,33 +402,22 @@ class Kubelet:
                     for raw in complete:
                         out = render(raw + b"\n")
                         if out is not None:
-                            await resp.write(out)
+                            writer.write(out)
+                    await writer.drain()
                     continue
                 if inst is None or inst.done or c.instance is not inst:
                     break
                 await asyncio.sleep(0.2)
         finally:
             fh.close()
-        await resp.write_eof()
-        return resp
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    def _app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self._container_logs)
-        app.router.add_get("/healthz", self._healthz)
-        portforward.add_routes(app, self)
-        return app
+            with contextlib.suppress(Exception):
+                await writer.drain()
 
     async def _serve(self) -> None:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(str(self.cfg.pki / "kubelet.crt"), str(self.cfg.pki / "kubelet.key"))
-        runner = web.AppRunner(self._app(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self.cfg.ports.kubelet, ssl_context=ctx)
-        await site.start()
+        await asyncio.start_server(self._handle_http, "127.0.0.1", self.cfg.ports.kubelet, ssl=ctx,
+                                   reuse_address=True)
 
     # ---- main ------------------------------------------------------------------------------
 
