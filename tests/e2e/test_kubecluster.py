@@ -52,7 +52,7 @@ def wait_until_gone(kubectl, kinds: str, ns: str, timeout: float = 90) -> None:
 # -- creating, computing, closing --------------------------------------------------------------
 
 
-def test_context_manager_computes_and_close_deletes_what_it_created(kubectl, namespace):
+def test_kubecluster_context_manager_computes_and_close_deletes_what_it_created(kubectl, namespace):
     with KubeCluster(name="simple", namespace=namespace, n_workers=1) as cluster:
         assert names_of(kubectl, "daskclusters", namespace) == [
             "daskcluster.kubernetes.dask.org/simple"
@@ -65,7 +65,7 @@ def test_context_manager_computes_and_close_deletes_what_it_created(kubectl, nam
     wait_until_gone(kubectl, "daskworkergroups,pods,services", namespace)
 
 
-async def test_async_context_manager_computes(kubectl, namespace):
+async def test_kubecluster_async_context_manager_computes(kubectl, namespace):
     async with KubeCluster(
         name="async", namespace=namespace, n_workers=1, asynchronous=True
     ) as cluster:
@@ -74,7 +74,7 @@ async def test_async_context_manager_computes(kubectl, namespace):
     assert names_of(kubectl, "daskclusters", namespace) == []
 
 
-async def test_two_clusters_at_once_on_the_same_loop(namespace):
+async def test_kubecluster_two_clusters_at_once_on_the_same_loop(namespace):
     async with (
         KubeCluster(name="first", namespace=namespace, n_workers=1, asynchronous=True) as first,
         KubeCluster(name="second", namespace=namespace, n_workers=1, asynchronous=True) as second,
@@ -91,7 +91,7 @@ async def test_two_clusters_at_once_on_the_same_loop(namespace):
             assert first.scheduler_info["id"] != second.scheduler_info["id"]
 
 
-def test_custom_worker_command(namespace):
+def test_kubecluster_custom_worker_command(namespace):
     command = ["dask", "worker", "--nthreads", "3"]
     with KubeCluster(
         name="command", namespace=namespace, n_workers=1, worker_command=command
@@ -103,7 +103,7 @@ def test_custom_worker_command(namespace):
             assert client.submit(add_one, 1).result(timeout=RESULT_TIMEOUT) == 2
 
 
-def test_custom_cluster_spec_from_make_cluster_spec(namespace):
+def test_kubecluster_custom_cluster_spec_from_make_cluster_spec(namespace):
     spec = make_cluster_spec(name="custom", n_workers=1, env={"MARKER": "from-custom-spec"})
     with KubeCluster(custom_cluster_spec=spec, namespace=namespace) as cluster:
         assert cluster.name == "custom"
@@ -111,7 +111,9 @@ def test_custom_cluster_spec_from_make_cluster_spec(namespace):
             assert client.submit(read_marker).result(timeout=RESULT_TIMEOUT) == "from-custom-spec"
 
 
-def test_from_name_sees_the_same_scheduler_and_close_leaves_the_cluster(kubectl, namespace):
+def test_kubecluster_from_name_sees_the_same_scheduler_and_close_leaves_the_cluster(
+    kubectl, namespace
+):
     with KubeCluster(name="shared", namespace=namespace, n_workers=1) as owner:
         connected = KubeCluster.from_name("shared", namespace=namespace)
         try:
@@ -131,7 +133,7 @@ def test_from_name_sees_the_same_scheduler_and_close_leaves_the_cluster(kubectl,
     assert names_of(kubectl, "daskclusters", namespace) == []
 
 
-def test_worker_groups_are_added_waited_for_and_deleted(kubectl, namespace):
+def test_kubecluster_worker_groups_are_added_waited_for_and_deleted(kubectl, namespace):
     with KubeCluster(name="groups", namespace=namespace, n_workers=1) as cluster:
         cluster.add_worker_group(
             name="highmem", n_workers=1, resources={"requests": {"memory": "64Mi"}}
@@ -160,7 +162,7 @@ def test_worker_groups_are_added_waited_for_and_deleted(kubectl, namespace):
             time.sleep(1)
 
 
-def test_adapt_scales_up_for_work_and_scale_turns_it_off(kubectl, namespace):
+def test_kubecluster_adapt_scales_up_for_work_and_scale_turns_it_off(kubectl, namespace):
     with KubeCluster(name="adaptive", namespace=namespace, n_workers=0) as cluster:
         cluster.adapt(minimum=0, maximum=1)
         autoscaler = kubectl(
@@ -183,7 +185,7 @@ def test_adapt_scales_up_for_work_and_scale_turns_it_off(kubectl, namespace):
         assert replicas == "0"
 
 
-def test_get_logs_has_scheduler_and_worker_logs(namespace):
+def test_kubecluster_get_logs_has_scheduler_and_worker_logs(namespace):
     with KubeCluster(name="logs", namespace=namespace, n_workers=1) as cluster:
         cluster.wait_for_workers(1, timeout=RESULT_TIMEOUT)
         logs = cluster.get_logs()
@@ -194,7 +196,7 @@ def test_get_logs_has_scheduler_and_worker_logs(namespace):
         assert "distributed.worker" in logs[workers[0]]
 
 
-def test_dashboard_link_answers(namespace):
+def test_kubecluster_dashboard_link_answers(namespace):
     with KubeCluster(name="dash", namespace=namespace, n_workers=0) as cluster:
         assert cluster.dashboard_link.startswith("http://")
         with urllib.request.urlopen(cluster.dashboard_link, timeout=30) as response:
@@ -205,7 +207,7 @@ def test_dashboard_link_answers(namespace):
 # -- the port-forward path -------------------------------------------------------------------
 
 
-def test_port_forward_path_computes_and_forwards_the_dashboard(namespace):
+def test_kubecluster_port_forward_path_computes_and_forwards_the_dashboard(namespace):
     with KubeCluster(
         name="forwarded", namespace=namespace, n_workers=1, port_forward_cluster_ip=True
     ) as cluster:
@@ -220,19 +222,19 @@ def test_port_forward_path_computes_and_forwards_the_dashboard(namespace):
 # -- errors: the documented exception, and nothing left behind --------------------------------
 
 
-def test_invalid_name_creates_nothing(kubectl, namespace):
+def test_kubecluster_invalid_name_creates_nothing(kubectl, namespace):
     with pytest.raises(InvalidNameError, match="Invalid Dask cluster name 'Not_Valid'"):
         KubeCluster(name="Not_Valid", namespace=namespace)
     assert names_of(kubectl, "daskclusters", namespace) == []
 
 
-def test_resources_typo_creates_nothing(kubectl, namespace):
+def test_kubecluster_resources_typo_creates_nothing(kubectl, namespace):
     with pytest.raises(ValueError, match="'limit'"):
         KubeCluster(name="typo", namespace=namespace, resources={"limit": {"memory": "1Gi"}})
     assert names_of(kubectl, "daskclusters", namespace) == []
 
 
-def test_create_only_and_connect_only(kubectl, namespace):
+def test_kubecluster_create_only_and_connect_only(kubectl, namespace):
     with pytest.raises(ClusterNotFoundError, match="No DaskCluster named 'ghost'"):
         KubeCluster.from_name("ghost", namespace=namespace)
     assert names_of(kubectl, "daskclusters", namespace) == []
@@ -245,7 +247,7 @@ def test_create_only_and_connect_only(kubectl, namespace):
         ]
 
 
-def test_crash_looping_scheduler_raises_with_its_logs_and_cleans_up(kubectl, namespace):
+def test_kubecluster_crash_looping_scheduler_raises_with_its_logs_and_cleans_up(kubectl, namespace):
     spec = make_cluster_spec(name="crashy", n_workers=1)
     spec["spec"]["scheduler"]["spec"]["containers"][0]["args"] = [
         "python",
@@ -272,7 +274,7 @@ def run_python(code: str, k8s) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_exit_closes_owned_clusters_only(k8s, kubectl, namespace):
+def test_kubecluster_exit_closes_owned_clusters_only(k8s, kubectl, namespace):
     with KubeCluster(name="kept", namespace=namespace, n_workers=0):
         result = run_python(
             f"""

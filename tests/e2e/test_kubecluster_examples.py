@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator_release")]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_notebook_quickstart_runs(k8s, kubectl, namespace):
+def test_kubecluster_notebook_quickstart_runs(k8s, kubectl, namespace):
     env = {**k8s.env, "DASK_KUBERNETES__NAMESPACE": namespace}
     result = subprocess.run(
         [sys.executable, str(REPO / "examples" / "notebook_quickstart.py")],

@@ -140,7 +140,7 @@ def use_bare(bare, monkeypatch) -> BareControlPlane:
     return bare
 
 
-def test_no_crds_says_so_and_how_to_install_them(use_bare):
+def test_kubecluster_no_crds_says_so_and_how_to_install_them(use_bare):
     with pytest.raises(CRDsNotInstalledError) as info:
         KubeCluster(name="nocrds", namespace="default", n_workers=0)
     message = str(info.value)
@@ -149,7 +149,7 @@ def test_no_crds_says_so_and_how_to_install_them(use_bare):
     assert "helm install" in message
 
 
-def test_no_operator_times_out_and_leaves_nothing(use_bare):
+def test_kubecluster_no_operator_times_out_and_leaves_nothing(use_bare):
     use_bare.kubectl("apply", "-f", str(REPO / "chart" / "crds"))
     use_bare.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
     with pytest.raises(OperatorTimeoutError, match="is the Dask Operator running") as info:
