@@ -198,3 +198,72 @@ def teardown_active() -> None:
         release.uninstall()
         release.k8s.kubectl("delete", "namespace", release.namespace, "--wait=false", "--ignore-not-found",
                             check=False)
+
+
+BRIDGE_IP = "10.244.0.1"  # the host's address on the pods' bridge (ci/localcluster)
+
+
+@dataclass
+class AuditedAPIServer:
+    """A second kube-apiserver on the local cluster's etcd, writing an audit log of one user.
+
+    Same etcd, certificates and flags as the cluster's own apiserver, so it serves the same
+    objects and enforces the same RBAC; it listens on the pods' bridge, so an operator pod can be
+    pointed at it (KUBERNETES_SERVICE_HOST/PORT) and every API call it makes is recorded.
+    """
+
+    host: str
+    port: int
+    audit_log: Path
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def audited_apiserver(k8s: Any, user: str, work: Path) -> Iterator[AuditedAPIServer]:
+    if k8s.state is None:
+        raise AssertionError("an audited apiserver needs the local cluster (ci/cluster), not an external one")
+    pid = (Path(k8s.state) / "run" / "kube-apiserver.pid").read_text().split()[0]
+    argv = [a for a in Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0") if a]
+    port = _free_port(BRIDGE_IP)
+    policy = work / "audit-policy.yaml"
+    policy.write_text(
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n"
+        f"rules:\n  - level: Metadata\n    users: [{json.dumps(user)}]\n  - level: None\n"
+    )
+    log = work / "audit.log"
+    replaced = {"--bind-address": BRIDGE_IP, "--secure-port": str(port), "--cert-dir": str(work / "certs")}
+    args = [argv[0]]
+    for arg in argv[1:]:
+        key = arg.split("=", 1)[0]
+        args.append(f"{key}={replaced[key]}" if key in replaced else arg)
+    args += [f"--audit-policy-file={policy}", f"--audit-log-path={log}", "--audit-log-format=json"]
+    with (work / "kube-apiserver.log").open("wb") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = AuditedAPIServer(BRIDGE_IP, port, log, process)
+    try:
+        def ready() -> bool:
+            assert process.poll() is None, (work / "kube-apiserver.log").read_text()[-3000:]
+            proc = k8s.kubectl("--server", f"https://{BRIDGE_IP}:{port}", "get", "--raw", "/readyz", check=False)
+            return proc.returncode == 0
+
+        wait_for("the audited kube-apiserver to be ready", ready, 90)
+        yield server
+    finally:
+        server.stop()
