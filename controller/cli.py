@@ -88,7 +88,9 @@ def run(
         raise click.UsageError("use either --namespace or --all-namespaces, not both")
     pm = _load_plugins()
     set_current(pm)
-    from . import handlers  # noqa: F401  (registers the kopf handlers)
+    from . import handlers, health  # noqa: F401  (handlers registers the kopf handlers)
+
+    health.configure(namespaces, clusterwide or not namespaces)  # what the liveness check lists
 
     loggers.configure(debug=debug, verbose=verbose, quiet=quiet, log_format=loggers.LogFormat[log_format.upper()])
     if not (verbose or debug):

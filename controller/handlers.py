@@ -12,7 +12,16 @@ from typing import Any
 
 import kopf
 
-from . import config, names, pluginmanager, reconcile
+from . import (
+    config,
+    health,
+    names,
+    pluginmanager,
+    reconcile,
+    reconcile_autoscaler,
+    reconcile_idle,
+    reconcile_job,
+)
 from .errors import BuildError, RetryLater
 from .runtime import Runtime
 
@@ -117,3 +126,72 @@ async def child_event(namespace: str | None, labels: kopf.Labels, memo: Any, **_
 async def worker_group_event(namespace: str | None, spec: kopf.Spec, memo: Any, **_: Any) -> None:
     if spec.get("cluster"):
         _poke_cluster(memo.runtime, str(namespace), spec["cluster"])
+
+
+# --- DaskJob, DaskAutoscaler, idle timeout, liveness (issue 5) ----------------------------------
+# Each handler delegates to reconcile_job, reconcile_autoscaler, reconcile_idle or health.
+
+JOB_RUNNER: dict[str, Any] = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: reconcile_job.COMPONENT_RUNNER}
+
+
+def _poke_job(runtime: Runtime, namespace: str, job: str, delay: float = 1.0) -> None:
+    async def run() -> None:
+        later = await reconcile_job.reconcile_job(runtime, namespace, job)
+        if later is not None:  # a deadline or TTL falls due before the next timer
+            _poke_job(runtime, namespace, job, delay=max(0.5, later + 0.5))
+
+    runtime.poke((reconcile_job.JOB_KIND, namespace, job), run, delay=delay)
+
+
+@kopf.on.resume(names.GROUP, names.VERSION, reconcile_job.JOB_PLURAL)
+@kopf.on.create(names.GROUP, names.VERSION, reconcile_job.JOB_PLURAL)
+@kopf.on.update(names.GROUP, names.VERSION, reconcile_job.JOB_PLURAL)
+@kopf.timer(names.GROUP, names.VERSION, reconcile_job.JOB_PLURAL, interval=INTERVAL, initial_delay=INTERVAL)
+async def job_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    _poke_job(memo.runtime, str(namespace), name, delay=0)
+
+
+@kopf.on.event("v1", "pods", labels=JOB_RUNNER)
+async def job_runner_event(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
+    _poke_job(memo.runtime, str(namespace), labels[names.LABEL_CLUSTER])
+
+
+@kopf.on.event(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
+async def job_cluster_event(namespace: str | None, meta: kopf.Meta, memo: Any, **_: Any) -> None:
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == reconcile_job.JOB_KIND:
+            _poke_job(memo.runtime, str(namespace), ref["name"])
+
+
+@kopf.daemon(names.GROUP, names.VERSION, reconcile_autoscaler.AUTOSCALER_PLURAL, cancellation_timeout=5)
+async def autoscaler_daemon(namespace: str | None, name: str, uid: str | None, memo: Any, stopped: Any, **_: Any) -> None:
+    while not stopped:
+        try:
+            delay = await reconcile_autoscaler.reconcile_autoscaler(memo.runtime, str(namespace), name)
+        except Exception as exc:  # noqa: BLE001 - the next poll retries; the daemon never dies
+            logger.warning("DaskAutoscaler %s/%s: poll failed: %s", namespace, name, exc)
+            delay = reconcile_autoscaler.poll_interval(None)
+        await stopped.wait(delay)
+    reconcile_autoscaler.forget(str(uid))
+
+
+@kopf.timer(names.GROUP, names.VERSION, names.CLUSTER_PLURAL, interval=reconcile_idle.check_interval(), initial_delay=reconcile_idle.check_interval())
+async def cluster_idle_tick(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    await _run(reconcile_idle.check_idle(memo.runtime, str(namespace), name))
+
+
+@kopf.on.event(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
+@kopf.on.event(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
+@kopf.on.event(names.GROUP, names.VERSION, reconcile_job.JOB_PLURAL)
+@kopf.on.event(names.GROUP, names.VERSION, reconcile_autoscaler.AUTOSCALER_PLURAL)
+@kopf.on.event("v1", "pods", labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
+async def watch_delivered(body: kopf.Body, type: str | None, resource: kopf.Resource, **_: Any) -> None:
+    health.TRACKER.observe(resource.kind or resource.plural, dict(body), type)
+
+
+@kopf.on.probe(id="watches", errors=kopf.ErrorsMode.PERMANENT)
+async def watches_probe(memo: Any, **_: Any) -> dict[str, Any]:
+    try:
+        return await health.probe(memo.runtime)
+    except health.WatchesStalled as exc:
+        raise kopf.PermanentError(str(exc)) from exc

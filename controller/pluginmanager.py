@@ -35,6 +35,10 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "scheduler": "dask_operator.plugins.scheduler",
     "worker": "dask_operator.plugins.worker",
     "legacy_cli": "dask_operator.plugins.legacy_cli",
+    "job": "dask_operator.plugins.job",
+    "autoscaler": "dask_operator.plugins.autoscaler",
+    "idle": "dask_operator.plugins.idle",
+    "metrics": "dask_operator.plugins.metrics",
 }
 
 

@@ -260,6 +260,7 @@ async def _reconcile_cluster(rt: Runtime, body: Manifest) -> None:
         if fragment:
             new_status = st.deep_merge(new_status, fragment)
     await _write_status(rt, body, new_status)
+    await rt.notify("dask_cluster_observed", cluster=cluster, status=new_status)
     messages = {
         st.PHASE_PENDING: "scheduler and workers created; waiting for the scheduler to be ready",
         st.PHASE_RUNNING: f"scheduler ready at {address}",
@@ -475,6 +476,7 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
             deleted += removed
             rt.backoff.pop(key, None)
         except SchedulerUnreachable as exc:
+            await rt.notify("dask_scheduler_unreachable", cluster=cluster, call="retire_workers", error=str(exc))
             if config.as_bool(config.get("scale-down.allow-unsafe-fallback")):
                 newest = sorted(plan.candidates, key=lambda p: p.created, reverse=True)[: plan.retire]
                 for pod_info in newest:

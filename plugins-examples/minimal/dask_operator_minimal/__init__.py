@@ -1,0 +1,1 @@
+"""A minimal dask-operator plugin (see README.md)."""
