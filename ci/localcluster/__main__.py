@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("up", help="start the local cluster (idempotent); prints `export KUBECONFIG=...`")
     sub.add_parser("down", help="stop everything and remove namespaces, bridge, addresses")
     sub.add_parser("status", help="say what runs")
+    sub.add_parser("restart-agent", help="restart the process kubelet + service proxy (and so every pod)")
     agent = sub.add_parser("agent", help="(internal) run the process kubelet and service proxy")
     agent.add_argument("--state", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "status":
             return controlplane.status()
+        if args.command == "restart-agent":
+            controlplane.restart_agent()
+            return 0
         from . import agent as agent_mod
 
         agent_mod.run(args.state)

@@ -162,6 +162,9 @@ def up() -> ClusterConfig:
             if healthy(cfg):
                 log("cluster already running")
                 return cfg
+            repaired = _repair(cfg)
+            if repaired:
+                return cfg
             log("cleaning up leftovers of a previous run")
         _down(state, quiet=True)
         started = time.monotonic()
@@ -172,6 +175,22 @@ def up() -> ClusterConfig:
         _start(cfg)
         log(f"cluster ready in {time.monotonic() - started:.1f}s")
         return cfg
+
+
+def _repair(cfg: ClusterConfig) -> bool:
+    """If etcd and the apiserver still run, restarts whatever else died instead of starting over."""
+    run = cfg.state_path / "run"
+    if any(procs.read_pid(run, c) is None for c in ("etcd", "kube-apiserver")):
+        return False
+    try:
+        if api_get(cfg, "/readyz")[0] != 200:
+            return False
+    except (OSError, ssl.SSLError):
+        return False
+    dead = [c for c in COMPONENTS[2:] if procs.read_pid(run, c) is None]
+    log(f"restarting {', '.join(dead)}")
+    _start_workers(cfg, dead)
+    return True
 
 
 def _start(cfg: ClusterConfig) -> None:
@@ -237,33 +256,43 @@ def _start(cfg: ClusterConfig) -> None:
           "kube-apiserver", cfg)
     log("kube-apiserver ready")
 
-    kcm_conf = state / "controller-manager.kubeconfig"
-    procs.spawn("kube-controller-manager", [
-        cfg.binary("kube-controller-manager"),
-        f"--kubeconfig={kcm_conf}", f"--authentication-kubeconfig={kcm_conf}",
-        f"--authorization-kubeconfig={kcm_conf}", "--leader-elect=false",
-        "--bind-address=127.0.0.1", f"--secure-port={ports.controller_manager}",
-        "--use-service-account-credentials=false",
-        f"--service-account-private-key-file={p / 'sa.key'}",
-        f"--root-ca-file={p / 'ca.crt'}",
-        f"--controllers={','.join(CONTROLLERS)}",
-        "--kube-api-qps=200", "--kube-api-burst=400",
-        "--concurrent-gc-syncs=20", "--concurrent-namespace-syncs=10",
-        "--node-monitor-grace-period=60s", "--v=1",
-    ], run, logs)
-    sched_conf = state / "scheduler.kubeconfig"
-    procs.spawn("kube-scheduler", [
-        cfg.binary("kube-scheduler"),
-        f"--kubeconfig={sched_conf}", f"--authentication-kubeconfig={sched_conf}",
-        f"--authorization-kubeconfig={sched_conf}", "--leader-elect=false",
-        "--bind-address=127.0.0.1", f"--secure-port={ports.scheduler}", "--v=1",
-    ], run, logs)
+    _start_workers(cfg, ["kube-controller-manager", "kube-scheduler", "agent"])
 
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO_ROOT / "ci")
-    env["PYTHONUNBUFFERED"] = "1"
-    procs.spawn("agent", [sys.executable, "-m", "localcluster", "agent", "--state", str(state)],
-                run, logs, env=env)
+
+def _start_workers(cfg: ClusterConfig, names: list[str]) -> None:
+    """Starts the components that only talk to the apiserver, then waits for a usable node."""
+    state, ports, p = cfg.state_path, cfg.ports, cfg.pki
+    run, logs = state / "run", cfg.logs
+    kcm_conf = state / "controller-manager.kubeconfig"
+    if "kube-controller-manager" in names:
+        procs.spawn("kube-controller-manager", [
+            cfg.binary("kube-controller-manager"),
+            f"--kubeconfig={kcm_conf}", f"--authentication-kubeconfig={kcm_conf}",
+            f"--authorization-kubeconfig={kcm_conf}", "--leader-elect=false",
+            "--bind-address=127.0.0.1", f"--secure-port={ports.controller_manager}",
+            "--use-service-account-credentials=false",
+            f"--service-account-private-key-file={p / 'sa.key'}",
+            f"--root-ca-file={p / 'ca.crt'}",
+            f"--controllers={','.join(CONTROLLERS)}",
+            "--kube-api-qps=200", "--kube-api-burst=400",
+            "--concurrent-gc-syncs=20", "--concurrent-namespace-syncs=10",
+            "--node-monitor-grace-period=60s", "--v=1",
+        ], run, logs)
+    sched_conf = state / "scheduler.kubeconfig"
+    if "kube-scheduler" in names:
+        procs.spawn("kube-scheduler", [
+            cfg.binary("kube-scheduler"),
+            f"--kubeconfig={sched_conf}", f"--authentication-kubeconfig={sched_conf}",
+            f"--authorization-kubeconfig={sched_conf}", "--leader-elect=false",
+            "--bind-address=127.0.0.1", f"--secure-port={ports.scheduler}", "--v=1",
+        ], run, logs)
+    if "agent" in names:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(REPO_ROOT / "ci")
+        env["PYTHONUNBUFFERED"] = "1"
+        env["DASK_LOCALCLUSTER_INSTANCE"] = str(cfg.instance)
+        procs.spawn("agent", [sys.executable, "-m", "localcluster", "agent", "--state", str(state)],
+                    run, logs, env=env)
 
     def node_ready() -> bool:
         code, body = api_get(cfg, f"/api/v1/nodes/{cfg.node_name}")
@@ -272,7 +301,8 @@ def _start(cfg: ClusterConfig) -> None:
         node = json.loads(body)
         conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
         taints = node.get("spec", {}).get("taints") or []
-        return conds.get("Ready") == "True" and not any(
+        fresh = node.get("status", {}).get("nodeInfo", {}).get("bootID") == _agent_boot_id(cfg)
+        return fresh and conds.get("Ready") == "True" and not any(
             t["key"] == "node.kubernetes.io/not-ready" for t in taints)
 
     _wait("the node to become Ready", node_ready, 60, "agent", cfg)
@@ -286,6 +316,24 @@ def _start(cfg: ClusterConfig) -> None:
         return _port_in_use_at(KUBERNETES_SERVICE_IP, 443)
 
     _wait("the kubernetes Service on its ClusterIP", service_ip, 30, "agent", cfg)
+
+
+def _agent_boot_id(cfg: ClusterConfig) -> str | None:
+    try:
+        return (cfg.state_path / "run" / "agent.boot-id").read_text().strip()
+    except OSError:
+        return None
+
+
+def restart_agent() -> ClusterConfig:
+    """Restarts only the process kubelet + proxy (e.g. after changing their code). Running pods
+    are restarted too: their processes belong to the agent."""
+    state = state_dir()
+    with locked(state):
+        cfg = ClusterConfig.load(state)
+        procs.stop(state / "run", "agent")
+        _start_workers(cfg, ["agent"])
+        return cfg
 
 
 def _port_in_use_at(host: str, port: int) -> bool:

@@ -114,6 +114,8 @@ class Kubelet:
             fh.write("".join(c + "\n" for c in created))
 
     def forget(self, worker: PodWorker) -> None:
+        for key in [k for k in self._events if k[0] == worker.uid]:
+            del self._events[key]
         if self.workers.get(worker.uid) is worker:
             del self.workers[worker.uid]
         if self.by_name.get((worker.ns, worker.name)) is worker:
@@ -190,6 +192,8 @@ class Kubelet:
     async def register(self) -> None:
         self._node_started = now()
         self._boot_id = str(uuid.uuid4())
+        # `up` waits for the node to carry this agent's boot id (not a dead agent's Ready).
+        (self.cfg.state_path / "run" / "agent.boot-id").write_text(self._boot_id)
         body = {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": self.node, "labels": {
