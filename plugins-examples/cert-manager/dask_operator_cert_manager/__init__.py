@@ -1,0 +1,1 @@
+"""TLS for Dask comms with cert-manager: a dask-operator plugin (see README.md)."""
