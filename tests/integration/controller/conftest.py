@@ -135,8 +135,8 @@ class Kube:
         self.k8s = k8s
         self.ns = namespace
 
-    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        result: subprocess.CompletedProcess[str] = self.k8s.kubectl(*args, "-n", self.ns, check=check, input=input)
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        result: subprocess.CompletedProcess[str] = self.k8s.kubectl(*args, "-n", self.ns, check=check, input=input, timeout=timeout)
         return result
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
@@ -161,7 +161,7 @@ class Kube:
         return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), None)
 
     def wait_ready(self, cluster: str, timeout: int = 180) -> dict[str, Any]:
-        self.kubectl("wait", "--for=condition=Ready", f"daskcluster/{cluster}", f"--timeout={timeout}s")
+        self.kubectl("wait", "--for=condition=Ready", f"daskcluster/{cluster}", f"--timeout={timeout}s", timeout=timeout + 30)
         obj = self.get("daskcluster", cluster)
         assert obj is not None
         return obj
