@@ -287,6 +287,7 @@ def _start_workers(cfg: ClusterConfig, names: list[str]) -> None:
             "--bind-address=127.0.0.1", f"--secure-port={ports.scheduler}", "--v=1",
         ], run, logs)
     if "agent" in names:
+        (run / "agent.boot-id").unlink(missing_ok=True)
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO_ROOT / "ci")
         env["PYTHONUNBUFFERED"] = "1"
@@ -301,7 +302,8 @@ def _start_workers(cfg: ClusterConfig, names: list[str]) -> None:
         node = json.loads(body)
         conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
         taints = node.get("spec", {}).get("taints") or []
-        fresh = node.get("status", {}).get("nodeInfo", {}).get("bootID") == _agent_boot_id(cfg)
+        boot_id = node.get("status", {}).get("nodeInfo", {}).get("bootID")
+        fresh = "agent" not in names or boot_id == _agent_boot_id(cfg)
         return fresh and conds.get("Ready") == "True" and not any(
             t["key"] == "node.kubernetes.io/not-ready" for t in taints)
 

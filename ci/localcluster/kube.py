@@ -141,3 +141,6 @@ async def informer(client: Client, path: str, handler: Handler,
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as err:
             log.warning("informer %s: %r; relisting", path, err)
             await asyncio.sleep(1)
+        except Exception:  # noqa: BLE001 - a handler bug must not stop the node agent
+            log.exception("informer %s: handler failed; relisting", path)
+            await asyncio.sleep(1)

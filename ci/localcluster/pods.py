@@ -106,6 +106,16 @@ async def _pump(stream: asyncio.StreamReader, name: str, path: Path) -> None:
         fh.close()
 
 
+def _log_tail(path: Path, lines: int = 80, limit: int = 2048) -> str:
+    """The termination message of FallbackToLogsOnError: the log's last lines, at most 2 KiB."""
+    try:
+        raw = path.read_bytes().splitlines()[-lines:]
+    except OSError:
+        return ""
+    text = b"\n".join(line.split(b" ", 2)[-1] for line in raw).decode(errors="replace")
+    return text[-limit:]
+
+
 class Container:
     def __init__(self, spec: Obj, init: bool = False) -> None:
         self.spec = spec
@@ -441,6 +451,8 @@ class PodWorker:
         reason = inst.killed_reason or ("Completed" if code == 0 else "Error")
         c.state = {"terminated": {"exitCode": code, "reason": reason, "startedAt": inst.started_at,
                                   "finishedAt": inst.finished_at, "containerID": f"process://{inst.proc.pid}"}}
+        if code != 0 and c.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            c.state["terminated"]["message"] = _log_tail(inst.log_path)
         self._compute_phase()
         self.touch()
         return code, time.monotonic() - inst.started_mono

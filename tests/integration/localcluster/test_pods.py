@@ -1,5 +1,6 @@
 """Pods run as local processes: phases, exit codes, logs, restarts, env, probes, deletion."""
 
+import ipaddress
 import json
 import subprocess
 
@@ -19,7 +20,8 @@ def test_run_python_succeeds_and_logs(kubectl, namespace):
     assert wait_phase(kubectl, namespace, "hello", {"Succeeded", "Failed"}) == "Succeeded"
     assert kubectl("logs", "-n", namespace, "hello").stdout == "hello\n"
     pod = get(kubectl, "pod", "hello", "-n", namespace)
-    assert pod["status"]["podIP"].startswith("10.244.")
+    ip = ipaddress.ip_address(pod["status"]["podIP"])
+    assert ip.is_private and not ip.is_loopback
     terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert terminated["exitCode"] == 0 and terminated["reason"] == "Completed"
 
@@ -30,6 +32,17 @@ def test_failing_command_ends_failed_with_its_exit_code(kubectl, namespace):
     status = get(kubectl, "pod", "boom", "-n", namespace)["status"]["containerStatuses"][0]
     assert status["state"]["terminated"]["exitCode"] == 3
     assert status["state"]["terminated"]["reason"] == "Error"
+
+
+def test_termination_message_falls_back_to_logs(kubectl, namespace):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "msg"},
+           "spec": {"restartPolicy": "Never", "containers": [{
+               "name": "main", "image": IMAGE, "terminationMessagePolicy": "FallbackToLogsOnError",
+               "command": ["python", "-c", "import sys; print('first', flush=True); sys.exit('fatal: no scheduler')"]}]}}
+    apply(kubectl, namespace, pod)
+    assert wait_phase(kubectl, namespace, "msg", {"Succeeded", "Failed"}) == "Failed"
+    terminated = get(kubectl, "pod", "msg", "-n", namespace)["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["message"].splitlines() == ["first", "fatal: no scheduler"]
 
 
 def test_missing_command_fails_like_a_container_runtime(kubectl, namespace):
@@ -110,7 +123,7 @@ def test_env_valuefrom_and_dollar_expansion(kubectl, namespace):
     assert env["CM_SIZE"] == "10"
     assert env["LATER_REF"] == "$(DEFINED_LATER)"
     assert env["POD_NAME"] == "env" and env["TIER"] == "gold" and env["PASSWORD"] == "s3cret"
-    assert env["POD_IP"].startswith("10.244.")
+    assert env["POD_IP"] == get(kubectl, "pod", "env", "-n", namespace)["status"]["podIP"]
     assert env["MEM"] == "128"
     assert "OPTIONAL" not in env
     assert env["KUBERNETES_SERVICE_HOST"] and env["KUBERNETES_SERVICE_PORT"] == "443"

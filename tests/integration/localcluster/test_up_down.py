@@ -1,6 +1,6 @@
 """`ci/cluster up` is idempotent and `down` leaves nothing behind.
 
-Runs a second, independent cluster (instance 1: its own bridge, address ranges, ports and state
+Runs a second, independent cluster (instance 1, or 2 if the run uses 1: its own bridge, address ranges, ports and state
 directory) so the cluster the rest of the run uses is not disturbed.
 """
 
@@ -15,6 +15,8 @@ from lc_helpers import IMAGE, wait_for
 pytestmark = pytest.mark.cluster
 
 REPO = Path(__file__).resolve().parents[3]
+# Another instance than the one the run uses (see ci/localcluster/README.md).
+INSTANCE = 1 if os.environ.get("DASK_LOCALCLUSTER_INSTANCE", "0") != "1" else 2
 
 
 def _cluster(env, *args):
@@ -35,22 +37,22 @@ def _leftovers(state: Path) -> list[str]:
                 found.append(f"process {proc.name}: {cmdline[:120]}")
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines()
-              if line.split(":")[1].strip().startswith(("dkbr1", "dk1v"))]
+              if line.split(":")[1].strip().startswith((f"dkbr{INSTANCE}", f"dk{INSTANCE}v"))]
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    found += [f"netns {n}" for n in netns.split() if n.startswith("dk1pod-")]
+    found += [f"netns {n}" for n in netns.split() if n.startswith(f"dk{INSTANCE}pod-")]
     addrs = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
     found += [f"address {line.split()[3]}" for line in addrs.splitlines()
-              if line.split()[3].startswith(("10.0.1.", "10.245."))]
+              if line.split()[3].startswith((f"10.0.{INSTANCE}.", f"10.{244 + INSTANCE}."))]
     mounts = Path("/proc/mounts").read_text()
-    found += [f"mount {line}" for line in mounts.splitlines() if "dk1pod-" in line or needle in line]
+    found += [f"mount {line}" for line in mounts.splitlines() if f"dk{INSTANCE}pod-" in line or needle in line]
     if Path("/etc/netns").exists():
-        found += [f"hosts dir {d}" for d in Path("/etc/netns").glob("dk1pod-*")]
+        found += [f"hosts dir {d}" for d in Path("/etc/netns").glob(f"dk{INSTANCE}pod-*")]
     return found
 
 
 def test_up_is_idempotent_and_down_leaves_nothing(k8s, tmp_path):
     state = tmp_path / "state"
-    env = dict(os.environ, DASK_LOCALCLUSTER_INSTANCE="1", DASK_LOCALCLUSTER_STATE=str(state))
+    env = dict(os.environ, DASK_LOCALCLUSTER_INSTANCE=str(INSTANCE), DASK_LOCALCLUSTER_STATE=str(state))
     env.pop("KUBECONFIG", None)
     try:
         first = _cluster(env, "up")
