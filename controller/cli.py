@@ -140,5 +140,13 @@ def rbac(name: str, rules_only: bool) -> None:
     click.echo(yaml.safe_dump(role, sort_keys=False), nl=False)
 
 
+@main.command()
+def hooks() -> None:
+    """Print the hook reference in Markdown (docs/hooks.md is generated with this)."""
+    from .hookdoc import render
+
+    click.echo(render(), nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
