@@ -32,3 +32,7 @@ class RetryLater(DaskOperatorError):
     def __init__(self, message: str, delay: float = 10) -> None:
         super().__init__(message)
         self.delay = delay
+
+
+class ShuttingDown(DaskOperatorError):
+    """The operator is stopping: a pass that had not started yet is skipped."""

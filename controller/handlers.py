@@ -22,7 +22,7 @@ from . import (
     reconcile_idle,
     reconcile_job,
 )
-from .errors import BuildError, RetryLater
+from .errors import BuildError, RetryLater, ShuttingDown
 from .runtime import Runtime
 
 logger = logging.getLogger("dask_operator")
@@ -35,6 +35,8 @@ async def _run(coro: Any) -> None:
     """Translate the core's outcomes into kopf's retry semantics; never crash-loop."""
     try:
         await coro
+    except ShuttingDown:
+        return
     except RetryLater as exc:
         raise kopf.TemporaryError(str(exc), delay=exc.delay) from exc
     except BuildError as exc:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from . import config
+from .errors import ShuttingDown
 from .kube import Kube
 from .pluginmanager import PluginManager
 from .scheduler_api import SchedulerAPI
@@ -32,6 +33,10 @@ class Runtime:
         self.warned: dict[str, str] = {}  # uid -> warnings last posted
         self.backoff: dict[Key, float] = {}
         self.applied_spec: dict[str, str] = {}  # uid -> hash of the live spec after our last apply
+        self.closing = False
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @classmethod
     async def start(cls, pm: PluginManager) -> Runtime:
@@ -42,7 +47,13 @@ class Runtime:
         )
         return cls(pm, kube, scheduler)
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 15) -> None:
+        """Stop taking new passes, let running ones finish, then close the clients."""
+        self.closing = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            logger.warning("stopping with %d reconcile pass(es) still running", self._active)
         for task in list(self._pokes.values()):
             task.cancel()
         await asyncio.gather(*self._pokes.values(), return_exceptions=True)
@@ -69,12 +80,21 @@ class Runtime:
 
     @contextlib.asynccontextmanager
     async def pass_context(self, kind: str, name: str, namespace: str) -> AsyncIterator[None]:
-        """Enter every plugin's ``dask_reconcile_context`` around one pass."""
-        async with contextlib.AsyncExitStack() as stack:
-            for manager in self.pm.hook.dask_reconcile_context(kind=kind, name=name, namespace=namespace):
-                if manager is not None:
-                    await stack.enter_async_context(manager)
-            yield
+        """Enter every plugin's ``dask_reconcile_context`` around one pass; count running passes."""
+        if self.closing:
+            raise ShuttingDown(f"not starting a pass of {kind} {namespace}/{name}: the operator is stopping")
+        self._active += 1
+        self._idle.clear()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for manager in self.pm.hook.dask_reconcile_context(kind=kind, name=name, namespace=namespace):
+                    if manager is not None:
+                        await stack.enter_async_context(manager)
+                yield
+        finally:
+            self._active -= 1
+            if not self._active:
+                self._idle.set()
 
     def poke(self, key: Key, run: Callable[[], Awaitable[None]], delay: float = 1.0) -> None:
         """Run ``run`` soon, once, however many times the object is poked meanwhile."""
