@@ -174,6 +174,13 @@ class Release:
             self.wait_ready()
 
 
+def delete_dask_objects(k8s: Any, namespace: str) -> None:
+    """Delete a namespace's Dask objects while their operator still runs to finalize them
+    (an operator uninstalled first would leave them, and the namespace, stuck terminating)."""
+    k8s.kubectl("delete", DASK_KINDS, "--all", "-n", namespace, "--wait=false", check=False)
+    wait_for_dask_deletions(k8s)
+
+
 def wait_for_dask_deletions(k8s: Any, timeout: float = 90) -> None:
     """Before an operator goes away, let it finish deleting Dask objects (their finalizers)."""
 
@@ -207,8 +214,9 @@ BRIDGE_IP = "10.244.0.1"  # the host's address on the pods' bridge (ci/localclus
 class AuditedAPIServer:
     """A second kube-apiserver on the local cluster's etcd, writing an audit log of one user.
 
-    Same etcd, certificates and flags as the cluster's own apiserver, so it serves the same
-    objects and enforces the same RBAC; it listens on the pods' bridge, so an operator pod can be
+    Same etcd, certificates and flags as the cluster's own apiserver (plus the
+    OwnerReferencesPermissionEnforcement admission plugin), so it serves the same objects and
+    enforces the same RBAC; it listens on the pods' bridge, so an operator pod can be
     pointed at it (KUBERNETES_SERVICE_HOST/PORT) and every API call it makes is recorded.
     """
 
@@ -251,7 +259,11 @@ def audited_apiserver(k8s: Any, user: str, work: Path) -> Iterator[AuditedAPISer
     replaced = {"--bind-address": BRIDGE_IP, "--secure-port": str(port), "--cert-dir": str(work / "certs")}
     args = [argv[0]]
     for arg in argv[1:]:
-        key = arg.split("=", 1)[0]
+        key, _, value = arg.partition("=")
+        if key == "--enable-admission-plugins":
+            # Hardened clusters (OpenShift) check that whoever sets blockOwnerDeletion on an
+            # owner reference may update the owner's finalizers: hold the chart to that too.
+            arg = f"{key}={value},OwnerReferencesPermissionEnforcement"
         args.append(f"{key}={replaced[key]}" if key in replaced else arg)
     args += [f"--audit-policy-file={policy}", f"--audit-log-path={log}", "--audit-log-format=json"]
     with (work / "kube-apiserver.log").open("wb") as out:

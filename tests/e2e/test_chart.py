@@ -23,10 +23,10 @@ from chart_release import (
     Release,
     apply_crds,
     audited_apiserver,
+    delete_dask_objects,
     run,
     wait_established,
     wait_for,
-    wait_for_dask_deletions,
 )
 
 pytestmark = pytest.mark.e2e
@@ -167,7 +167,7 @@ def test_single_namespace_install_manages_its_namespace_only(
         assert compute_through_scheduler_service(k8s, namespace, "simple", workers=2) == SUM_OF_SQUARES
         k8s.kubectl("delete", "daskcluster", "simple", "-n", namespace, "--timeout=120s", timeout=150)
     finally:
-        wait_for_dask_deletions(k8s)
+        delete_dask_objects(k8s, namespace)
         release.uninstall()
 
     # helm uninstall removes the operator and everything the chart made; the CRDs stay.
@@ -275,6 +275,11 @@ def exercise_operator(k8s: Any, namespace: str, release: Release) -> None:
     wait_for("3 + 2 workers", lambda: len(k8s.kubectl_json(
         "get", "pods", "-n", namespace, "-l", "dask.org/component=worker")["items"]) == 5, 180,
         diagnose=lambda: describe_dask(k8s, namespace, release))
+    # Parent metadata reaches existing children (patches of pods, services, deployments).
+    k8s.kubectl("label", "daskcluster", "simple", "-n", namespace, "example.com/team=analytics")
+    wait_for("the label on the scheduler Service", lambda: k8s.kubectl_json(
+        "get", "service", "simple-scheduler", "-n", namespace)["metadata"]["labels"].get("example.com/team"), 120,
+        diagnose=lambda: describe_dask(k8s, namespace, release))
     k8s.kubectl("scale", "daskcluster", "simple", "-n", namespace, "--replicas=1")
     apply("autoscaler.yaml")
     apply("job.yaml")
@@ -307,7 +312,7 @@ def test_rbac_is_exactly_what_the_operator_uses(k8s: Any, helm_binary: str, name
             except AssertionError as error:  # reported below, with the calls made so far
                 scenario_error = error
         finally:
-            wait_for_dask_deletions(k8s)
+            delete_dask_objects(k8s, namespace)
             release.uninstall()
         calls = audit_calls(server.audit_log, user)
 
