@@ -61,9 +61,22 @@ class Instance:
     def done(self) -> bool:
         return self.exit_code is not None
 
+    async def exited(self) -> int:
+        """The main process's exit status. (Process.wait() would also wait for every process
+        holding the output pipes, e.g. a backgrounded child.)"""
+        while self.proc.returncode is None:  # noqa: ASYNC110 - set by asyncio's child watcher
+            await asyncio.sleep(0.05)
+        return self.proc.returncode
+
     async def wait(self) -> int:
-        rc = await self.proc.wait()
-        await asyncio.gather(*self.pumps, return_exceptions=True)
+        rc = await self.exited()
+        # A container ends with its main process: take its process group along (a runtime
+        # kills the whole cgroup), so no stray child holds the port or the output pipes.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        done, pending = await asyncio.wait(self.pumps, timeout=5) if self.pumps else (set(), set())
+        for task in pending:
+            task.cancel()
         self.exit_code = 128 - rc if rc < 0 else rc
         self.finished_at = now()
         return self.exit_code
@@ -74,11 +87,11 @@ class Instance:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(asyncio.shield(self.proc.wait()), max(grace, 0.1))
+            await asyncio.wait_for(self.exited(), max(grace, 0.1))
         except asyncio.TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            await self.proc.wait()
+            await self.exited()
         # Children that left the group die with the group leader's namespace teardown later.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)

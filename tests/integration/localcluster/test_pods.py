@@ -241,3 +241,13 @@ def test_pod_processes_run_in_their_own_network_namespace(kubectl, namespace):
     for line in out.splitlines():
         local = line.split()[3]
         assert not local.startswith("0.0.0.0:8080")
+
+
+def test_container_exit_takes_its_children_along(kubectl, namespace):
+    run_pod(kubectl, namespace, "parent", "sh", "-c", "sleep 600 & echo started; exit 0")
+    assert wait_phase(kubectl, namespace, "parent", {"Succeeded", "Failed"}) == "Succeeded"
+    uid = get(kubectl, "pod", "parent", "-n", namespace)["metadata"]["uid"]
+    netns = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+             if n.endswith("pod-" + uid.replace("-", "")[:12])]
+    assert len(netns) == 1
+    assert subprocess.run(["ip", "netns", "pids", netns[0]], capture_output=True, text=True).stdout.split() == []
