@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import dns, network, portforward
+from . import dns, execstream, network, portforward
 from .config import K8S_VERSION, KUBERNETES_SERVICE_IP, ClusterConfig
 from .controlplane import CREATED_PATHS
 from .kube import ApiError, Client, informer
@@ -283,6 +283,8 @@ class Kubelet:
                 await self._container_logs(parts[1], parts[2], parts[3], query, writer)
             elif parts[0] == "portForward" and len(parts) in (3, 4):
                 await self._port_forward(parts[1], parts[2], url.query, headers, reader, writer)
+            elif parts[0] == "exec" and len(parts) in (4, 5):
+                await self._exec(parts[1], parts[2], parts[-1], url.query, headers, reader, writer)
             elif parts[0] == "healthz":
                 await _respond(writer, 200, "ok")
             else:
@@ -295,6 +297,39 @@ class Kubelet:
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
+
+    async def _exec(self, ns: str, pod: str, cname: str, raw_query: str, headers: dict[str, str],
+                    reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        worker = self.by_name.get((ns, pod))
+        c = worker.container(cname) if worker else None
+        if worker is None or c is None:
+            await _respond(writer, 404, f"container {cname} in pod {ns}/{pod} not found\n")
+            return
+        if c.instance is None or c.instance.done:
+            await _respond(writer, 400, f"container {cname} is not running\n")
+            return
+        qs = urllib.parse.parse_qs(raw_query)
+        argv = qs.get("command", [])
+        if not argv:
+            await _respond(writer, 400, "you must specify at least 1 command\n")
+            return
+
+        def flag(*names: str) -> bool:
+            return any(qs.get(n, [""])[0] in ("1", "true") for n in names)
+
+        want = {"error"}
+        want |= {"stdin"} if flag("input", "stdin") else set()
+        want |= {"stdout"} if flag("output", "stdout") else set()
+        want |= {"stderr"} if flag("error", "stderr") and not flag("tty") else set()
+        offered = [p.strip() for p in headers.get("x-stream-protocol-version", "").split(",") if p.strip()]
+        protocol = next((p for p in execstream.PROTOCOLS if p in offered), "")
+        if not headers.get("upgrade", "").lower().startswith("spdy/3.1") or not protocol:
+            await _respond(writer, 400, "exec needs an SPDY/3.1 upgrade with a channel.k8s.io protocol\n")
+            return
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                     b"Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: " + protocol.encode() + b"\r\n\r\n")
+        await writer.drain()
+        await execstream.serve(worker, c, argv, want, protocol, reader, writer)
 
     async def _port_forward(self, ns: str, pod: str, raw_query: str, headers: dict[str, str],
                             reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -578,6 +578,19 @@ class PodWorker:
                 raise StartError("no command specified (the emulated image has no entrypoint)")
             c.env = env
             c.mounts = self._mounts(c)
+        out = asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL
+        proc = await self.launch(c, argv, asyncio.subprocess.DEVNULL, out)
+        if not capture:
+            return Instance(proc, Path(os.devnull))
+        inst = Instance(proc, c.log_path(self.dir))
+        assert proc.stdout is not None and proc.stderr is not None
+        inst.pumps = [asyncio.create_task(_pump(proc.stdout, "stdout", inst.log_path)),
+                      asyncio.create_task(_pump(proc.stderr, "stderr", inst.log_path))]
+        c.instance = inst
+        return inst
+
+    async def launch(self, c: Container, argv: list[str], stdin: int, out: int) -> asyncio.subprocess.Process:
+        """Starts argv in the pod's namespaces with the container's env and mounts."""
         workdir = c.spec.get("workingDir") or ""
         if workdir:
             self.k.ensure_host_path(workdir)
@@ -587,18 +600,9 @@ class PodWorker:
         spec_path.write_text(json.dumps(spec))
         cmd = [self.k.ip_binary, "netns", "exec", self.netns, sys.executable, "-I", "-S", SHIM,
                str(spec_path)]
-        out = asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL
-        proc = await asyncio.create_subprocess_exec(
-            *cmd, env=c.env, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
-            start_new_session=True, limit=1 << 20)
-        if not capture:
-            return Instance(proc, Path(os.devnull))
-        inst = Instance(proc, c.log_path(self.dir))
-        assert proc.stdout is not None and proc.stderr is not None
-        inst.pumps = [asyncio.create_task(_pump(proc.stdout, "stdout", inst.log_path)),
-                      asyncio.create_task(_pump(proc.stderr, "stderr", inst.log_path))]
-        c.instance = inst
-        return inst
+        return await asyncio.create_subprocess_exec(
+            *cmd, env=c.env, stdin=stdin, stdout=out, stderr=out, start_new_session=True,
+            limit=1 << 20)
 
     async def exec_in(self, c: Container, argv: list[str], timeout: float) -> int:
         """Runs a command inside the container's namespaces (exec probes)."""

@@ -37,6 +37,7 @@ def mount_bind(src: str, dst: str, readonly: bool) -> None:
 def main() -> None:
     with open(sys.argv[1]) as fh:
         spec = json.load(fh)
+    os.unlink(sys.argv[1])
     try:
         _check(libc.unshare(CLONE_NEWUTS), "unshare(UTS)")
         socket.sethostname(spec["hostname"][:64])

@@ -251,3 +251,16 @@ def test_container_exit_takes_its_children_along(kubectl, namespace):
              if n.endswith("pod-" + uid.replace("-", "")[:12])]
     assert len(netns) == 1
     assert subprocess.run(["ip", "netns", "pids", netns[0]], capture_output=True, text=True).stdout.split() == []
+
+
+def test_kubectl_exec_streams_and_exit_codes(kubectl, namespace):
+    run_pod(kubectl, namespace, "shell", "sleep", "600", restart="Always")
+    wait_phase(kubectl, namespace, "shell", {"Running"})
+    proc = kubectl("exec", "-n", namespace, "shell", "--", "sh", "-c",
+                   "echo out; echo err >&2; hostname; exit 3", check=False)
+    assert proc.returncode == 3
+    assert proc.stdout == "out\nshell\n"
+    assert "err" in proc.stderr
+    assert kubectl("exec", "-i", "-n", namespace, "shell", "--", "cat", input="from stdin\n").stdout == "from stdin\n"
+    missing = kubectl("exec", "-n", namespace, "shell", "--", "no-such-program", check=False)
+    assert missing.returncode != 0 and "executable file not found" in missing.stderr
