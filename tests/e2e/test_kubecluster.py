@@ -13,6 +13,7 @@ import textwrap
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from dask.distributed import Client
@@ -28,6 +29,7 @@ from dask_kubernetes.operator.kubecluster import (
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator_release")]
 
 RESULT_TIMEOUT = 120
+REPO = Path(__file__).resolve().parents[2]
 
 # Pods cannot import this module, so tasks are lambdas: cloudpickle ships those by value.
 add_one = lambda x: x + 1  # noqa: E731
@@ -109,6 +111,25 @@ def test_kubecluster_custom_cluster_spec_from_make_cluster_spec(namespace):
         assert cluster.name == "custom"
         with Client(cluster) as client:
             assert client.submit(read_marker).result(timeout=RESULT_TIMEOUT) == "from-custom-spec"
+
+
+def test_kubecluster_migrating_from_classic_yaml_spec_then_from_name(kubectl, namespace):
+    # "Migrating from classic": KubeCluster(custom_cluster_spec="cluster-spec.yml"), then
+    # KubeCluster.from_name("example"), scale, Client.
+    with KubeCluster(
+        custom_cluster_spec=str(REPO / "examples" / "cluster-spec.yml"), namespace=namespace
+    ):
+        cluster = KubeCluster.from_name("example", namespace=namespace)
+        try:
+            cluster.scale(1)
+            with Client(cluster) as client:
+                assert client.submit(add_one, 1).result(timeout=RESULT_TIMEOUT) == 2
+        finally:
+            cluster.close()
+        assert names_of(kubectl, "daskclusters", namespace) == [
+            "daskcluster.kubernetes.dask.org/example"
+        ]
+    assert names_of(kubectl, "daskclusters", namespace) == []
 
 
 def test_kubecluster_from_name_sees_the_same_scheduler_and_close_leaves_the_cluster(

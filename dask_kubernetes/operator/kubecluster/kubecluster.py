@@ -994,6 +994,27 @@ class KubeCluster(Cluster):
             logs[pod_name] = Log("\n".join(parts))
         return logs
 
+    def logs(self) -> Any:
+        """Alias of :meth:`get_logs`."""
+        return self.get_logs()
+
+    async def _worker_pod_names(self) -> set[str]:
+        pods = await self.kube.list_pods(
+            self.namespace, f"{CLUSTER_LABEL}={self.name},{COMPONENT_LABEL}=worker"
+        )
+        return {p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")}
+
+    @property
+    def requested(self) -> Any:
+        """Names of the worker pods of this cluster, every group (workers are named after
+        their pods). Awaitable in asynchronous mode."""
+        return self.sync(self._worker_pod_names)
+
+    @property
+    def plan(self) -> Any:
+        """Same as :attr:`requested`: the operator, not this object, plans the workers."""
+        return self.requested
+
     # -- links and representation ------------------------------------------------------------
 
     @property
@@ -1010,6 +1031,23 @@ class KubeCluster(Cluster):
         link = self.dashboard_link
         base = link[: -len("/status")] if link.endswith("/status") else link.rstrip("/")
         return f"{base}/jupyter/lab"
+
+    def generate_rich_output(self) -> str:
+        """A plain-text summary of the cluster (what the HTML repr shows, for terminals)."""
+        lines = [
+            f"KubeCluster {self.name} (namespace {self.namespace})",
+            f"  phase:     {self._phase or 'unknown'}",
+            f"  scheduler: {self.scheduler_address}",
+            f"  dashboard: {self.dashboard_link or '-'}",
+            f"  workers:   {len(self.scheduler_info['workers'])}",
+        ]
+        if self._worker_groups:
+            lines.append(f"  extra worker groups: {', '.join(sorted(self._worker_groups))}")
+        if self._autoscaling:
+            lines.append(f"  adaptive:  {self._autoscaling[0]} to {self._autoscaling[1]} workers")
+        if self.jupyter_link:
+            lines.append(f"  jupyter:   {self.jupyter_link}")
+        return "\n".join(lines)
 
     def __eq__(self, other: object) -> bool:
         return (

@@ -221,3 +221,31 @@ def test_importing_the_client_never_imports_kopf():
 
 def test_module_exports():
     assert kubecluster.KubeCluster is KubeCluster
+
+
+async def test_links_follow_the_dashboard_address_reached(unstarted, monkeypatch):
+    from dask_kubernetes.operator.kubecluster.addresses import Endpoint
+
+    cluster = unstarted(name="foo", jupyter=True)
+    assert "--jupyter" in cluster._manifest["spec"]["scheduler"]["spec"]["containers"][0]["args"]
+    assert cluster.dashboard_link == ""
+    assert cluster.jupyter_link is None
+    cluster._dashboard = Endpoint("127.0.0.1", 40000, "port-forward")
+    assert cluster.dashboard_link == "http://127.0.0.1:40000/status"
+    assert cluster.jupyter_link == "http://127.0.0.1:40000/jupyter/lab"
+    # the KubeFlow recipe in the user docs: links go through the Jupyter proxy
+    monkeypatch.setenv("NB_PREFIX", "/notebook/alice")
+    with dask.config.set({"distributed.dashboard.link": "{NB_PREFIX}/proxy/{host}:{port}/status"}):
+        assert cluster.dashboard_link == "/notebook/alice/proxy/127.0.0.1:40000/status"
+        assert cluster.jupyter_link == "/notebook/alice/proxy/127.0.0.1:40000/jupyter/lab"
+
+
+async def test_reprs_name_the_cluster_and_its_namespace(unstarted):
+    cluster = unstarted(name="foo", namespace="team")
+    cluster._worker_groups.add("highmem")
+    html = cluster._repr_html_()
+    assert "foo" in html and "team" in html and "highmem" in html
+    text = cluster.generate_rich_output()
+    assert text.splitlines()[0] == "KubeCluster foo (namespace team)"
+    assert "extra worker groups: highmem" in text
+    assert "KubeCluster(foo" in repr(cluster)
