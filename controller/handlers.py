@@ -139,8 +139,9 @@ JOB_RUNNER: dict[str, Any] = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LA
 def _poke_job(runtime: Runtime, namespace: str, job: str, delay: float = 1.0) -> None:
     async def run() -> None:
         later = await reconcile_job.reconcile_job(runtime, namespace, job)
-        if later is not None:  # a deadline or TTL falls due before the next timer
-            _poke_job(runtime, namespace, job, delay=max(0.5, later + 0.5))
+        if later is not None:  # a deadline or TTL falls due: wake up then (its own key, so
+            # this pending wake-up never swallows the pokes of child events meanwhile)
+            runtime.poke((reconcile_job.JOB_KIND + "/due", namespace, job), run, delay=max(0.5, later + 0.5))
 
     runtime.poke((reconcile_job.JOB_KIND, namespace, job), run, delay=delay)
 
