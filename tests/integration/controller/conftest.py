@@ -195,3 +195,23 @@ def wait() -> Any:
 
 
 os.environ.setdefault("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "20s")
+
+
+TEST_PLUGIN = REPO / "tests" / "unit" / "dask_operator" / "fixtures" / "test_plugin"
+
+
+@pytest.fixture(scope="session")
+def test_plugin() -> str:
+    """The fixture plugin project installed into this venv (inert unless DASK_OPERATOR_TEST_PLUGIN=1)."""
+    import importlib.metadata
+
+    import tomllib
+
+    wanted = tomllib.loads((TEST_PLUGIN / "pyproject.toml").read_text())["project"]["version"]
+    try:
+        installed: str | None = importlib.metadata.version("dask-operator-test-plugin")
+    except importlib.metadata.PackageNotFoundError:
+        installed = None
+    if installed != wanted:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", str(TEST_PLUGIN)], check=True)
+    return "dask-operator-test-plugin"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 import yaml
 from dask_operator.pluginmanager import PluginManager, build_plugin_manager
 
@@ -20,9 +21,17 @@ TEST_PLUGIN = Path(__file__).parent / "fixtures" / "test_plugin"
 @pytest.fixture(scope="session")
 def test_plugin_installed() -> str:
     """The fixture plugin project, pip-installed into this venv (its entry points are real)."""
+    return ensure_test_plugin()
+
+
+def ensure_test_plugin() -> str:
+    """pip-install tests/unit/dask_operator/fixtures/test_plugin unless this version is installed."""
+    wanted = tomllib.loads((TEST_PLUGIN / "pyproject.toml").read_text())["project"]["version"]
     try:
-        importlib.metadata.distribution("dask-operator-test-plugin")
+        installed = importlib.metadata.version("dask-operator-test-plugin")
     except importlib.metadata.PackageNotFoundError:
+        installed = None
+    if installed != wanted:
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", str(TEST_PLUGIN)], check=True
         )

@@ -105,7 +105,7 @@ class TestEntryPoints:
         pm = build_plugin_manager(disabled=())
         info = {i.name: i for i in pm.info()}
         assert info["test_plugin"].source == "entry point (dask-operator-test-plugin)"
-        assert info["test_plugin"].hooks == ["dask_child_labels", "dask_scheduler_build_service"]
+        assert info["test_plugin"].hooks == ["dask_child_labels", "dask_cluster_validate", "dask_scheduler_build_service"]
         # a module of kopf handlers only: registered, its handlers listed
         assert info["test_handlers"].hooks == []
         assert info["test_handlers"].kopf_handlers == ["scheduler_service_event"]
