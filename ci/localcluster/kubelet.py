@@ -74,6 +74,9 @@ class Kubelet:
         self.headless = dict(headless)
         self._hosts_dirty.set()
 
+    def hosts_changed(self) -> None:
+        self._hosts_dirty.set()
+
     async def _hosts_writer(self) -> None:
         while True:
             await self._hosts_dirty.wait()
@@ -83,6 +86,9 @@ class Kubelet:
                     continue
                 path = network.NETNS_ETC / w.netns / "hosts"
                 content = self.hosts_for(w.ns, w.pod_ip, w.name).encode()
+                if w.hosts_written == content:
+                    continue
+                w.hosts_written = content
                 with contextlib.suppress(OSError):
                     # Rewrite in place: the file is bind-mounted into running pods by inode.
                     fd = os.open(path, os.O_WRONLY)

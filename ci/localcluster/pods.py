@@ -189,6 +189,7 @@ class PodWorker:
         self.reason = ""
         self.message = ""
         self.start_time = now()
+        self.started_mono = time.monotonic()
         self.conditions: dict[str, tuple[str, str]] = {}
         self.deleting = asyncio.Event()
         self.gone = False
@@ -197,6 +198,7 @@ class PodWorker:
         self.volume_paths: dict[str, str] = {}
         self.task: asyncio.Task[None] | None = None
         self.sidecars: list[asyncio.Task[None]] = []
+        self.hosts_written = b""
 
     # ---- bookkeeping -------------------------------------------------------------------
 
@@ -333,10 +335,19 @@ class PodWorker:
         status_task = asyncio.create_task(self._status_loop())
         life = asyncio.create_task(self._lifecycle())
         deleting = asyncio.create_task(self.deleting.wait())
+        deadline = asyncio.create_task(self._deadline())
         try:
-            await asyncio.wait({life, deleting}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({life, deleting, deadline}, return_when=asyncio.FIRST_COMPLETED)
             if life.done() and life.exception() is not None:
                 log.error("pod %s/%s crashed", self.ns, self.name, exc_info=life.exception())
+            if deadline.done() and not self.deleting.is_set():
+                life.cancel()
+                await asyncio.gather(life, return_exceptions=True)
+                await self._terminate()
+                self.phase, self.reason = "Failed", "DeadlineExceeded"
+                self.message = "Pod was active on the node longer than the specified deadline"
+                self.touch()
+            deadline.cancel()
             await self.deleting.wait()
             life.cancel()
             await asyncio.gather(life, return_exceptions=True)
@@ -351,6 +362,45 @@ class PodWorker:
             if not self.gone:
                 await self._final_delete()
             self.k.forget(self)
+
+    async def _deadline(self) -> None:
+        """spec.activeDeadlineSeconds: returns when the pod has been active for that long."""
+        seconds = self.pod["spec"].get("activeDeadlineSeconds")
+        if seconds is None:
+            await asyncio.Event().wait()
+        await asyncio.sleep(max(0.0, float(seconds) - (time.monotonic() - self.started_mono)))
+        if self.phase not in ("Succeeded", "Failed"):
+            self.event("Normal", "DeadlineExceeded",
+                       "Pod was active on the node longer than the specified deadline")
+        else:
+            await asyncio.Event().wait()
+
+    async def _hook(self, c: Container, kind: str, grace: float) -> bool:
+        """Runs the container's postStart/preStop handler; False (and an event) if it failed."""
+        handler = (c.spec.get("lifecycle") or {}).get(kind)
+        if not handler:
+            return True
+        if handler.get("sleep"):
+            await asyncio.sleep(min(float(handler["sleep"].get("seconds", 0)), grace))
+            return True
+        probe = {**handler, "timeoutSeconds": grace}
+        try:
+            ok, msg = await probes.run_probe(probe, self.pod_ip, c.spec,
+                                             lambda argv, t: self.exec_in(c, argv, t))
+        except asyncio.TimeoutError:
+            ok, msg = False, f"timed out after {grace:g}s"
+        if not ok:
+            reason = "FailedPostStartHook" if kind == "postStart" else "FailedPreStopHook"
+            self.event("Warning", reason, f"{kind} hook for container {c.name} failed: {msg}", c)
+        return ok
+
+    async def _kill_container(self, c: Container, inst: Instance, grace: float) -> None:
+        """preStop, then SIGTERM, then SIGKILL when the grace period (shared with preStop) ends."""
+        started = time.monotonic()
+        if not inst.done:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._hook(c, "preStop", grace), grace)
+        await inst.kill(max(grace - (time.monotonic() - started), 0.1))
 
     async def _lifecycle(self) -> None:
         self.touch()
@@ -387,6 +437,7 @@ class PodWorker:
                 self.pod_ip = self.pod_ip or self.k.ipam.allocate()
                 self.dir.mkdir(parents=True, exist_ok=True)
                 hosts = self.k.hosts_for(self.ns, self.pod_ip, self.name)
+                self.hosts_written = hosts.encode()
                 await asyncio.to_thread(network.create_sandbox, self.netns, self.pod_ip, hosts,
                                         self.k.resolv_conf(self.ns))
                 self.volume_paths, warnings = await volumes.materialize(self.k.client, self.pod,
@@ -394,6 +445,7 @@ class PodWorker:
                 for w in warnings:
                     self.event("Warning", "FailedMount", w)
                 self.sandbox = True
+                self.k.hosts_changed()  # Services may have changed while the sandbox was built
                 self.touch()
                 return
             except (volumes.VolumeError, ApiError) as err:
@@ -450,6 +502,9 @@ class PodWorker:
             self.touch()
             return 128, 0.0
         self.event("Normal", "Started", f"Started container {c.name}", c)
+        if not await self._hook(c, "postStart", self._grace()):
+            inst.killed_reason = "PostStartHookError"
+            await inst.kill(self._grace())
         c.state = {"running": {"startedAt": inst.started_at}}
         c.started = not c.spec.get("startupProbe")
         self._compute_phase()
@@ -630,7 +685,7 @@ class PodWorker:
                        f"Container {c.name} failed {kind} probe, will be restarted", c)
             inst.killed_reason = "Error"
             grace = probe.get("terminationGracePeriodSeconds", self._grace())
-            await inst.kill(float(grace))
+            await self._kill_container(c, inst, float(grace))
 
         startup = spec.get("startupProbe")
         if startup:
@@ -711,7 +766,7 @@ class PodWorker:
     async def _stop(self, c: Container, grace: float) -> None:
         inst = c.instance
         assert inst is not None
-        await inst.kill(grace)
+        await self._kill_container(c, inst, grace)
         code = await inst.wait()
         c.state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
                                   "startedAt": inst.started_at, "finishedAt": inst.finished_at}}

@@ -264,3 +264,28 @@ def test_kubectl_exec_streams_and_exit_codes(kubectl, namespace):
     assert kubectl("exec", "-i", "-n", namespace, "shell", "--", "cat", input="from stdin\n").stdout == "from stdin\n"
     missing = kubectl("exec", "-n", namespace, "shell", "--", "no-such-program", check=False)
     assert missing.returncode != 0 and "executable file not found" in missing.stderr
+
+
+def test_lifecycle_hooks_and_active_deadline(kubectl, namespace, tmp_path):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hooks"},
+           "spec": {"terminationGracePeriodSeconds": 10,
+                    "volumes": [{"name": "out", "hostPath": {"path": str(tmp_path)}}],
+                    "containers": [{
+                        "name": "main", "image": IMAGE, "command": ["sleep", "600"],
+                        "volumeMounts": [{"name": "out", "mountPath": "/out"}],
+                        "lifecycle": {
+                            "postStart": {"exec": {"command": ["sh", "-c", "echo $HOSTNAME > /out/post-start"]}},
+                            "preStop": {"exec": {"command": ["sh", "-c", "echo bye > /out/pre-stop"]}},
+                        }}]}}
+    apply(kubectl, namespace, pod)
+    wait_phase(kubectl, namespace, "hooks", {"Running"})
+    assert (tmp_path / "post-start").read_text() == "hooks\n"
+    kubectl("delete", "pod", "hooks", "-n", namespace, "--wait=true", timeout=60)
+    assert (tmp_path / "pre-stop").read_text() == "bye\n"
+
+    deadline = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "deadline"},
+                "spec": {"activeDeadlineSeconds": 2, "restartPolicy": "Never",
+                         "containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "600"]}]}}
+    apply(kubectl, namespace, deadline)
+    assert wait_phase(kubectl, namespace, "deadline", {"Succeeded", "Failed"}, timeout=60) == "Failed"
+    assert get(kubectl, "pod", "deadline", "-n", namespace)["status"]["reason"] == "DeadlineExceeded"
