@@ -286,7 +286,7 @@ class Kubelet:
             query = dict(urllib.parse.parse_qsl(url.query))
             parts = url.path.strip("/").split("/")
             if parts[0] == "containerLogs" and len(parts) == 4:
-                await self._container_logs(parts[1], parts[2], parts[3], query, writer)
+                await self._container_logs(parts[1], parts[2], parts[3], query, reader, writer)
             elif parts[0] == "portForward" and len(parts) in (3, 4):
                 await self._port_forward(parts[1], parts[2], url.query, headers, reader, writer)
             elif parts[0] == "exec" and len(parts) in (4, 5):
@@ -374,7 +374,7 @@ class Kubelet:
             await _respond(writer, 400, "port-forward needs an SPDY/3.1 or WebSocket upgrade\n")
 
     async def _container_logs(self, ns: str, pod: str, cname: str, q: dict[str, str],
-                              writer: asyncio.StreamWriter) -> None:
+                              reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         worker = self.by_name.get((ns, pod))
         c = worker.container(cname) if worker else None
         if worker is None or c is None:
@@ -450,8 +450,8 @@ class Kubelet:
                             writer.write(out)
                     await writer.drain()
                     continue
-                if inst is None or inst.done or c.instance is not inst:
-                    break
+                if inst is None or inst.done or c.instance is not inst or reader.at_eof():
+                    break  # the container ended, or the client went away
                 await asyncio.sleep(0.2)
         finally:
             fh.close()
