@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 from typing import Any
 
 from . import children, config, labels, names
@@ -456,6 +457,20 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
     for pod_name in plan.delete:
         if await rt.kube.delete("v1", "Pod", namespace, pod_name, uid=uids.get(pod_name)):
             deleted.append(pod_name)
+    if deleted:
+        gone = [n for n in deleted if n in finished]
+        if gone:
+            await rt.kube.event(group, "Normal", "ReplacedWorkers", f"Deleted {len(gone)} finished worker pod(s) to replace them: {', '.join(gone)}")
+        pending = [n for n in deleted if n not in finished]
+        if pending:
+            await rt.kube.event(group, "Normal", "DeletedPendingWorkers", f"Deleted {len(pending)} worker pod(s) that were not running yet: {', '.join(pending)}")
+
+    failing = _note_failures(rt, (names.WORKER_GROUP_KIND, namespace, name), len([n for n in deleted if n in finished]))
+    if failing and plan.create:
+        # Workers keep exiting (bad image, bad args): back off instead of churning pods.
+        message = f"{failing} worker pods finished within {FAILURE_WINDOW:.0f} s; waiting before creating more"
+        await rt.kube.event(group, "Warning", "WorkersFailing", message)
+        plan.create = 0
 
     for pod in active:  # metadata changes reach running workers in place
         if pod["metadata"]["name"] in deleted:
@@ -504,6 +519,18 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         await rt.notify("dask_workers_changed", cluster=cluster, worker_group=group, created=created, retired=retired, deleted=deleted)
     if blocked:
         raise RetryLater(blocked, delay=rt.next_backoff(key))
+
+
+FAILURE_WINDOW = 120.0
+FAILURE_LIMIT = 5
+
+
+def _note_failures(rt: Runtime, key: tuple[str, str, str], count: int) -> int:
+    """Record replaced (finished) worker pods; the number in the window if it reached the limit."""
+    now = time.monotonic()
+    recent = [t for t in rt.failures.get(key, []) if now - t < FAILURE_WINDOW] + [now] * count
+    rt.failures[key] = recent
+    return len(recent) if len(recent) >= FAILURE_LIMIT else 0
 
 
 async def _create_workers(rt: Runtime, group: Manifest, build_pod: Any, count: int) -> list[str]:
@@ -558,6 +585,7 @@ async def _retire_workers(
                 "name": pod.name,
                 "address": worker.address if worker else None,
                 "connected": worker is not None,
+                "metrics": worker.metrics if worker else {},
                 "outdated": pod.outdated,
                 "ready": pod.ready,
                 "created": pod.created,

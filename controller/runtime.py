@@ -33,6 +33,7 @@ class Runtime:
         self.warned: dict[str, str] = {}  # uid -> warnings last posted
         self.backoff: dict[Key, float] = {}
         self.applied_spec: dict[str, str] = {}  # uid -> hash of the live spec after our last apply
+        self.failures: dict[Key, list[float]] = {}  # finished worker pods replaced, per group
         self.closing = False
         self._active = 0
         self._idle = asyncio.Event()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
@@ -32,6 +32,8 @@ class SchedulerEndpoint:
 class WorkerInfo:
     name: str
     address: str
+    # What the scheduler measures about the worker (e.g. managed_bytes); empty if unknown.
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def host(self) -> str:
@@ -90,15 +92,23 @@ class SchedulerAPI:
         raise SchedulerUnreachable(f"{what}: " + ("; ".join(errors) or "no scheduler endpoint"))
 
     async def get_workers(self, endpoint: SchedulerEndpoint) -> list[WorkerInfo]:
-        """The workers connected to the scheduler (name and address)."""
+        """The workers connected to the scheduler: name, address and, when the scheduler's JSON
+        route answers, its metrics (how much data each holds, what it is executing)."""
 
         async def http() -> list[WorkerInfo]:
             data = await self._get(endpoint, "/api/v1/get_workers")
-            return [WorkerInfo(str(w["name"]), w["address"]) for w in data.get("workers", [])]
+            try:  # best effort: the metrics only refine which workers to retire
+                identity = await self._get(endpoint, "/json/identity.json")
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, OSError):
+                identity = {}
+            metrics = {a: w.get("metrics") or {} for a, w in (identity.get("workers") or {}).items()}
+            return [WorkerInfo(str(w["name"]), w["address"], metrics.get(w["address"], {})) for w in data.get("workers", [])]
 
         async def rpc_call() -> list[WorkerInfo]:
             identity = await self._rpc(endpoint, "identity", self.timeout)
-            return [WorkerInfo(str(w.get("name", a)), a) for a, w in identity.get("workers", {}).items()]
+            return [
+                WorkerInfo(str(w.get("name", a)), a, w.get("metrics") or {}) for a, w in identity.get("workers", {}).items()
+            ]
 
         result: list[WorkerInfo] = await self._either(endpoint, "get_workers", http, rpc_call)
         return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,21 @@ def test_legacy_cli_shim_can_be_turned_off(operator, kube, wait):
     args = kube.pods("dask.org/component=scheduler")[0]["spec"]["containers"][0]["args"]
     assert args == ["dask-scheduler"]
     assert not kube.events("SpecWarning")
+
+
+def test_workers_that_keep_failing_are_replaced_with_backoff(operator, kube, wait):
+    cluster = docs_cluster(replicas=2)
+    cluster["spec"]["worker"]["spec"]["restartPolicy"] = "Never"
+    cluster["spec"]["worker"]["spec"]["containers"][0]["args"] = ["python", "-c", "raise SystemExit(3)"]
+    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(cluster))
+    wait(lambda: kube.events("ReplacedWorkers"), message="failed workers replaced")
+    wait(lambda: kube.events("WorkersFailing"), timeout=120, message="the WorkersFailing back-off")
+    seen = {p["metadata"]["name"] for p in kube.pods(WORKERS, include_terminating=True)}
+    created_events = sum(e.get("count", 1) for e in kube.events("CreatedWorkers"))
+    time.sleep(15)
+    later = {p["metadata"]["name"] for p in kube.pods(WORKERS, include_terminating=True)}
+    assert later <= seen, f"new workers created during the back-off: {later - seen}"
+    assert sum(e.get("count", 1) for e in kube.events("CreatedWorkers")) == created_events
+    assert kube.get("daskcluster", "simple")["status"]["phase"] == "Running"
+    assert kube.condition("daskcluster", "simple", "WorkersReady")["status"] == "False"
+    assert operator.proc.poll() is None
