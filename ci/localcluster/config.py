@@ -75,6 +75,12 @@ class ClusterConfig:
     node_memory: str = "512Gi"
     node_pods: str = "250"
     instance: int = INSTANCE
+    # For consumers of config.json (tests that need the cluster's addresses).
+    bridge: str = BRIDGE
+    bridge_ip: str = BRIDGE_IP
+    pod_cidr: str = POD_CIDR
+    service_cidr: str = SERVICE_CIDR
+    kubernetes_service_ip: str = KUBERNETES_SERVICE_IP
 
     @property
     def state_path(self) -> Path:

@@ -77,7 +77,16 @@ class IPAM:
         self._next = self._first
         self._used: set[int] = set()
 
-    def allocate(self) -> str:
+    def allocate(self, prefer: str = "") -> str:
+        """A free address; `prefer` (e.g. the pod's IP before an agent restart) if possible."""
+        if prefer:
+            try:
+                wanted = int(ipaddress.ip_address(prefer))
+            except ValueError:
+                wanted = 0
+            if self._first <= wanted <= self._last and wanted not in self._used:
+                self._used.add(wanted)
+                return prefer
         for _ in range(self._last - self._first + 1):
             candidate = self._next
             self._next = self._first if self._next >= self._last else self._next + 1

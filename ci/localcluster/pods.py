@@ -258,7 +258,8 @@ class PodWorker:
             status["initContainerStatuses"] = [c.status() for c in self.init]
         if self.pod_ip:
             status["podIP"] = self.pod_ip
-            status["podIPs"] = [{"ip": self.pod_ip}]
+            # Replace, not merge (podIPs is a keyed list): the IP can change after an agent restart.
+            status["podIPs"] = [{"$patch": "replace"}, {"ip": self.pod_ip}]
         if self.reason:
             status["reason"] = self.reason
             status["message"] = self.message
@@ -434,7 +435,8 @@ class PodWorker:
     async def _setup_sandbox(self) -> None:
         while True:
             try:
-                self.pod_ip = self.pod_ip or self.k.ipam.allocate()
+                previous = (self.pod.get("status") or {}).get("podIP", "")
+                self.pod_ip = self.pod_ip or self.k.ipam.allocate(prefer=previous)
                 self.dir.mkdir(parents=True, exist_ok=True)
                 hosts = self.k.hosts_for(self.ns, self.pod_ip, self.name)
                 self.hosts_written = hosts.encode()

@@ -55,3 +55,10 @@ def test_netns_and_veth_names_fit_the_kernel_limits():
     ns = network.netns_name("0f8fad5b-d9cb-469f-a165-70867728950e")
     assert ns.startswith(network.NETNS_PREFIX)
     assert len(network.veth_name(ns)) <= 15
+
+
+def test_ipam_keeps_a_pods_previous_address_when_free():
+    ipam = network.IPAM("10.9.0.0/24")
+    assert ipam.allocate(prefer="10.9.0.77") == "10.9.0.77"
+    assert ipam.allocate(prefer="10.9.0.77") != "10.9.0.77"   # taken
+    assert ipam.allocate(prefer="192.168.1.5").startswith("10.9.0.")  # outside the range
