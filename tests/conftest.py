@@ -40,6 +40,14 @@ class Cluster:
     started_here: bool = False
     env: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def local_config(self) -> dict:  # type: ignore[type-arg]
+        """The local cluster's config.json (ports, bridge_ip, pod_cidr, service_cidr, ...);
+        empty when KUBECONFIG points at another cluster."""
+        if self.state is None:
+            return {}
+        return json.loads((self.state / "config.json").read_text())
+
     def kubectl(self, *args: str, check: bool = True, input: str | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([str(Path(self.bin_dir) / "kubectl"), *args], env=self.env,
