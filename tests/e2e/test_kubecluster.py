@@ -23,6 +23,7 @@ from dask_kubernetes.operator.kubecluster import (
     ClusterExistsError,
     ClusterNotFoundError,
     InvalidNameError,
+    KubeClusterError,
     SchedulerStartupError,
 )
 
@@ -312,3 +313,10 @@ def test_kubecluster_exit_closes_owned_clusters_only(k8s, kubectl, namespace):
         assert names_of(kubectl, "daskclusters", namespace) == [
             "daskcluster.kubernetes.dask.org/kept"
         ]
+
+
+def test_kubecluster_missing_namespace_is_explained(kubectl):
+    with pytest.raises(
+        KubeClusterError, match="Namespace 't-test-kubecluster-nowhere' does not exist"
+    ):
+        KubeCluster(name="lost", namespace="t-test-kubecluster-nowhere")

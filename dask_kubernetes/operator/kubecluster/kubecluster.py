@@ -420,17 +420,37 @@ class KubeCluster(Cluster):
                     f"No Kubernetes credentials: {error}. Point KUBECONFIG at a kubeconfig, "
                     "or run inside a pod with a service account."
                 ) from error
-            await self.kube.check_crds()
-            await self._create_or_connect()
-            await self._wait_for_operator()
-            await self._wait_for_scheduler()
-            await self._connect_to_scheduler()
+            try:
+                await self.kube.check_crds()
+                await self._create_or_connect()
+                await self._wait_for_operator()
+                await self._wait_for_scheduler()
+                await self._connect_to_scheduler()
+            except ApiException as error:
+                raise self._explain(error) from error
             await super()._start()
         except BaseException:
             await self._abandon_start()
             raise
         _register_exit_handler()
         KubeCluster._instances.add(self)
+
+    def _explain(self, error: ApiException) -> Exception:
+        """Turn the API errors users can fix themselves into messages that say how."""
+        message = _api_error_message(error)
+        if error.status in (401, 403):
+            return KubeClusterError(
+                f"Kubernetes refused a request for DaskCluster {self.namespace}/{self.name}: "
+                f"{message}. The identity in your kubeconfig (or the pod's service account) needs "
+                "the permissions listed in the user docs' RBAC section (dask custom resources, "
+                "pods, pods/log, pods/portforward and services)."
+            )
+        if error.status == 404 and "namespaces" in message:
+            return KubeClusterError(
+                f"Namespace {self.namespace!r} does not exist: {message}. Create it "
+                f"(`kubectl create namespace {self.namespace}`) or pass another namespace."
+            )
+        return error
 
     async def _create_or_connect(self) -> None:
         kube, namespace, name = self.kube, self.namespace, self.name

@@ -249,3 +249,25 @@ async def test_reprs_name_the_cluster_and_its_namespace(unstarted):
     assert text.splitlines()[0] == "KubeCluster foo (namespace team)"
     assert "extra worker groups: highmem" in text
     assert "KubeCluster(foo" in repr(cluster)
+
+
+async def test_api_errors_users_can_fix_are_explained(unstarted):
+    import json
+
+    from kubernetes_asyncio.client.exceptions import ApiException
+
+    from dask_kubernetes.operator.kubecluster import KubeClusterError
+
+    def api_error(status, message):
+        error = ApiException(status=status, reason="x")
+        error.body = json.dumps({"message": message})
+        return error
+
+    cluster = unstarted(name="foo", namespace="nope")
+    missing = cluster._explain(api_error(404, 'namespaces "nope" not found'))
+    assert isinstance(missing, KubeClusterError)
+    assert "kubectl create namespace nope" in str(missing)
+    forbidden = cluster._explain(api_error(403, "daskclusters is forbidden"))
+    assert "RBAC" in str(forbidden) and "daskclusters is forbidden" in str(forbidden)
+    other = api_error(500, "boom")
+    assert cluster._explain(other) is other
