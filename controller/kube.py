@@ -19,6 +19,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from . import names
+from .errors import ShuttingDown
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Kube:
         self._discovered: dict[tuple[str, str], ResourcePath] = {}
         self._events: dict[tuple[str, str, str, str], tuple[str, int, float]] = {}
         self._instance = os.environ.get("HOSTNAME") or socket.gethostname()
+        self.closed = False
 
     @classmethod
     async def connect(cls) -> Kube:
@@ -91,6 +93,7 @@ class Kube:
         return cls(client.ApiClient())
 
     async def close(self) -> None:
+        self.closed = True
         await self.api.close()
 
     # --- low level ------------------------------------------------------------------------
@@ -104,6 +107,8 @@ class Kube:
         query: list[tuple[str, Any]] | None = None,
         content_type: str | None = None,
     ) -> Any:
+        if self.closed:
+            raise ShuttingDown(f"{method} {path}: the operator is stopping")
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
