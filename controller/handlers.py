@@ -15,6 +15,7 @@ import kopf
 from . import (
     config,
     health,
+    loops,
     names,
     pluginmanager,
     reconcile,
@@ -131,27 +132,38 @@ async def worker_group_event(namespace: str | None, spec: kopf.Spec, memo: Any, 
 
 
 # --- DaskJob, DaskAutoscaler, idle timeout, liveness (issue 5) ----------------------------------
-# Each handler delegates to reconcile_job, reconcile_autoscaler, reconcile_idle or health.
+# Each handler delegates to reconcile_job, reconcile_autoscaler, reconcile_idle or health. The
+# periodic work runs in loops.LOOPS (no kopf timers/daemons: they would put finalizers on
+# DaskJobs and DaskAutoscalers and delay deletions).
 
 JOB_RUNNER: dict[str, Any] = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: reconcile_job.COMPONENT_RUNNER}
 
 
-def _poke_job(runtime: Runtime, namespace: str, job: str, delay: float = 1.0) -> None:
-    async def run() -> None:
+def _job_pass(runtime: Runtime, namespace: str, job: str) -> Any:
+    async def run() -> float:
         later = await reconcile_job.reconcile_job(runtime, namespace, job)
-        if later is not None:  # a deadline or TTL falls due: wake up then (its own key, so
-            # this pending wake-up never swallows the pokes of child events meanwhile)
-            runtime.poke((reconcile_job.JOB_KIND + "/due", namespace, job), run, delay=max(0.5, later + 0.5))
+        return INTERVAL if later is None else min(INTERVAL, later + 0.5)  # deadlines, TTLs
 
-    runtime.poke((reconcile_job.JOB_KIND, namespace, job), run, delay=delay)
+    return run
 
 
-@kopf.on.resume(names.GROUP, names.VERSION, reconcile_job.JOB_PLURAL)
-@kopf.on.create(names.GROUP, names.VERSION, reconcile_job.JOB_PLURAL)
-@kopf.on.update(names.GROUP, names.VERSION, reconcile_job.JOB_PLURAL)
-@kopf.timer(names.GROUP, names.VERSION, reconcile_job.JOB_PLURAL, interval=INTERVAL, initial_delay=INTERVAL)
-async def job_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    _poke_job(memo.runtime, str(namespace), name, delay=0)
+def _poke_job(runtime: Runtime, namespace: str, job: str) -> None:
+    run = _job_pass(runtime, namespace, job)
+
+    async def once() -> None:
+        await run()
+
+    runtime.poke((reconcile_job.JOB_KIND, namespace, job), once)
+
+
+@kopf.on.event(names.GROUP, names.VERSION, reconcile_job.JOB_PLURAL)
+async def job_event(type: str | None, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    key = (reconcile_job.JOB_KIND, str(namespace), name)
+    if type == "DELETED":
+        loops.LOOPS.stop(key)
+        return
+    _poke_job(memo.runtime, str(namespace), name)
+    loops.LOOPS.ensure(key, _job_pass(memo.runtime, str(namespace), name), initial_delay=INTERVAL)
 
 
 @kopf.on.event("v1", "pods", labels=JOB_RUNNER)
@@ -160,27 +172,41 @@ async def job_runner_event(namespace: str | None, labels: kopf.Labels, memo: Any
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
-async def job_cluster_event(namespace: str | None, meta: kopf.Meta, memo: Any, **_: Any) -> None:
+async def cluster_event(type: str | None, body: kopf.Body, namespace: str | None, name: str, meta: kopf.Meta, memo: Any, **_: Any) -> None:
     for ref in meta.get("ownerReferences") or []:
         if ref.get("kind") == reconcile_job.JOB_KIND:
             _poke_job(memo.runtime, str(namespace), ref["name"])
+    key = ("DaskClusterIdle", str(namespace), name)
+
+    async def check() -> float:
+        await reconcile_idle.check_idle(memo.runtime, str(namespace), name)
+        return reconcile_idle.check_interval()
+
+    if type == "DELETED" or not reconcile_idle.has_idle_timeout(memo.runtime, dict(body)):
+        loops.LOOPS.stop(key)
+        if type != "DELETED" and reconcile_idle.shows_idle(dict(body)):  # clear a stale Idle condition
+            memo.runtime.poke(key, check)
+        return
+    loops.LOOPS.ensure(key, check)
 
 
-@kopf.daemon(names.GROUP, names.VERSION, reconcile_autoscaler.AUTOSCALER_PLURAL, cancellation_timeout=5)
-async def autoscaler_daemon(namespace: str | None, name: str, uid: str | None, memo: Any, stopped: Any, **_: Any) -> None:
-    while not stopped:
-        try:
-            delay = await reconcile_autoscaler.reconcile_autoscaler(memo.runtime, str(namespace), name)
-        except Exception as exc:  # noqa: BLE001 - the next poll retries; the daemon never dies
-            logger.warning("DaskAutoscaler %s/%s: poll failed: %s", namespace, name, exc)
-            delay = reconcile_autoscaler.poll_interval(None)
-        await stopped.wait(delay)
-    reconcile_autoscaler.forget(str(uid))
+@kopf.on.event(names.GROUP, names.VERSION, reconcile_autoscaler.AUTOSCALER_PLURAL)
+async def autoscaler_event(type: str | None, namespace: str | None, name: str, uid: str | None, memo: Any, **_: Any) -> None:
+    key = (reconcile_autoscaler.AUTOSCALER_KIND, str(namespace), name)
+    if type == "DELETED":
+        loops.LOOPS.stop(key)
+        reconcile_autoscaler.forget(str(uid))
+        return
+
+    async def poll() -> float:
+        return await reconcile_autoscaler.reconcile_autoscaler(memo.runtime, str(namespace), name)
+
+    loops.LOOPS.ensure(key, poll, retry_delay=reconcile_autoscaler.poll_interval(None))
 
 
-@kopf.timer(names.GROUP, names.VERSION, names.CLUSTER_PLURAL, interval=reconcile_idle.check_interval(), initial_delay=reconcile_idle.check_interval())
-async def cluster_idle_tick(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    await _run(reconcile_idle.check_idle(memo.runtime, str(namespace), name))
+@kopf.on.cleanup()
+async def stop_loops(**_: Any) -> None:
+    await loops.LOOPS.close()
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)

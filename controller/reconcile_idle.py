@@ -47,6 +47,22 @@ def idle_start(previous: float | None, scheduler_since: float, at: float) -> flo
     return max(previous, min(scheduler_since, at))
 
 
+def idle_timeout(rt: Runtime, body: dict[str, Any]) -> float:
+    cluster = copy.deepcopy(body)
+    rt.pm.hook.dask_cluster_defaults(cluster=cluster)
+    return float(rt.pm.hook.dask_cluster_idle_timeout(cluster=cluster) or 0)
+
+
+def has_idle_timeout(rt: Runtime, body: dict[str, Any]) -> bool:
+    """Does this cluster need idle checks at all (so clusters without a timeout cost nothing)?"""
+    return idle_timeout(rt, body) > 0
+
+
+def shows_idle(body: dict[str, Any]) -> bool:
+    status = body.get("status") or {}
+    return status.get("idleSince") is not None or any(c.get("type") == CONDITION for c in status.get("conditions") or [])
+
+
 async def check_idle(rt: Runtime, namespace: str, name: str) -> None:
     """One idle check of the DaskCluster ``namespace/name``."""
     async with rt.lock(names.CLUSTER_KIND, namespace, name):
@@ -70,10 +86,10 @@ async def _check(rt: Runtime, body: dict[str, Any]) -> None:
     namespace, name = meta["namespace"], meta["name"]
     cluster = copy.deepcopy(body)
     rt.pm.hook.dask_cluster_defaults(cluster=cluster)
-    timeout = float(rt.pm.hook.dask_cluster_idle_timeout(cluster=cluster) or 0)
+    timeout = idle_timeout(rt, body)
     status = body.get("status") or {}
     if timeout <= 0:
-        if status.get("idleSince") is not None or any(c.get("type") == CONDITION for c in status.get("conditions") or []):
+        if shows_idle(body):
             await _not_idle(rt, body, "NoIdleTimeout", "the cluster has no idle timeout")
         return
     if status.get("phase") != st.PHASE_RUNNING:
