@@ -1,0 +1,88 @@
+"""The Istio example on the local cluster, with Istio's real CRDs (no Istio control plane: the
+sidecar label is inert here, but every object the mesh needs is created, owned and pruned, and
+workers really are reached through their own Services)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from dask_operator_istio import plugin
+from distributed import Client
+from plugin_helpers import cluster_manifest, wait_for
+
+pytestmark = pytest.mark.cluster
+PLUGINS = {"istio": "dask_operator_istio.plugin"}
+MESH_KINDS = "peerauthentications.security.istio.io,destinationrules.networking.istio.io,virtualservices.networking.istio.io"
+
+
+@pytest.fixture
+def istio_operator(examples_installed, dask_crds, istio_crds, namespace, dask_operator_runner):
+    return dask_operator_runner(namespace, plugins=PLUGINS, only=True)
+
+
+def istio_objects(ns) -> list[str]:
+    names = [f"{i['kind']}/{i['metadata']['name']}" for i in ns.items(MESH_KINDS + ",services,endpointslices", "dask.org/component=istio")]
+    return sorted(names)
+
+
+def test_workers_reached_through_their_services_then_everything_goes_with_the_cluster(ns, istio_operator):
+    annotations = {plugin.ENABLED: "true", plugin.GATEWAY: "istio-system/public", plugin.DASHBOARD_HOST: "mesh.example.com"}
+    ns.apply(cluster_manifest("mesh", ns.name, workers=2, annotations=annotations))
+    ns.kubectl("wait", "--for=condition=Ready", "daskcluster/mesh", "--timeout=180s")
+    workers = ns.names("pods", "dask.org/component=worker")
+    assert len(workers) == 2
+
+    expected = sorted(
+        ["DestinationRule/mesh-scheduler", "PeerAuthentication/mesh-dask", "VirtualService/mesh-dashboard"]
+        + [f"{kind}/{w}" for w in workers for kind in ("EndpointSlice", "Service")]
+    )
+    wait_for(lambda: istio_objects(ns) == expected, 60, what=f"mesh objects {expected}")
+    cluster = ns.get("daskcluster", "mesh")
+    uid = cluster["metadata"]["uid"]
+    for item in ns.items(MESH_KINDS + ",services,endpointslices", "dask.org/component=istio"):
+        assert [r["uid"] for r in item["metadata"]["ownerReferences"]] == [uid], item["metadata"]["name"]
+    virtual_service = ns.get("virtualservices.networking.istio.io", "mesh-dashboard")
+    assert virtual_service["spec"]["gateways"] == ["istio-system/public"]
+    assert virtual_service["spec"]["hosts"] == ["mesh.example.com"]
+    scheduler_pod = ns.items("pods", "dask.org/component=scheduler")[0]
+    assert scheduler_pod["metadata"]["labels"]["sidecar.istio.io/inject"] == "true"
+
+    # Workers advertise their Service's name; the scheduler resolves it (through the EndpointSlice,
+    # which is what a mesh sees) and it and the other worker reach them on the fixed port.
+    for worker in workers:
+        log = ns.kubectl("logs", worker)
+        assert re.search(rf"Start worker at:\s+tcp://{worker}\.{ns.name}\.svc\.cluster\.local:8790", log), log[-2000:]
+    with Client(f"tcp://{ns.scheduler_ip('mesh')}:8786", timeout=30) as client:
+        wait_for(lambda: len(client.scheduler_info()["workers"]) == 2, 60, what="2 workers connected")
+        addresses = sorted(client.scheduler_info()["workers"])
+        pod_ips = [ns.get("pod", w)["status"]["podIP"] for w in workers]
+        assert addresses == sorted(f"tcp://{ip}:8790" for ip in pod_ips)
+        first = client.submit(lambda: 20, workers=[addresses[0]], pure=False)
+        second = client.submit(lambda x: x + 22, first, workers=[addresses[1]])  # fetches from the first
+        assert second.result(timeout=60) == 42
+
+    # Scaling down prunes the Service and EndpointSlice of the worker that went.
+    ns.kubectl("scale", "daskworkergroup/mesh-default", "--replicas=1")
+    wait_for(lambda: len(ns.names("pods", "dask.org/component=worker")) == 1, 120, what="one worker")
+    remaining = ns.names("pods", "dask.org/component=worker")[0]
+    wait_for(lambda: ns.names("services", "dask.org/component=istio") == [remaining], 60, what="one worker Service")
+    wait_for(lambda: ns.names("endpointslices", "dask.org/component=istio") == [remaining], 60, what="one EndpointSlice")
+
+    # Deleting the cluster garbage-collects everything the plugin asked for.
+    ns.kubectl("delete", "daskcluster/mesh", "--wait=false")
+    wait_for(lambda: istio_objects(ns) == [], 120, what="no mesh objects after the cluster is deleted")
+
+
+def test_removing_the_annotation_prunes_the_mesh_objects(ns, istio_operator):
+    ns.apply(cluster_manifest("opt", ns.name, workers=0, annotations={plugin.ENABLED: "true"}))
+    wait_for(lambda: istio_objects(ns) == ["DestinationRule/opt-scheduler", "PeerAuthentication/opt-dask"], 90, what="mesh objects")
+    status = ns.get("daskcluster", "opt")["status"]
+    assert sorted(r["kind"] for r in status["resources"]) == ["DestinationRule", "PeerAuthentication"]
+
+    ns.kubectl("annotate", "daskcluster/opt", f"{plugin.ENABLED}-")
+    wait_for(lambda: istio_objects(ns) == [], 60, what="mesh objects pruned")
+    assert ns.get("daskcluster", "opt")["status"]["resources"] == []
+    deleted = {e["message"] for e in ns.events("DeletedPeerAuthentication") + ns.events("DeletedDestinationRule")}
+    assert len(deleted) == 2, deleted
+    assert ns.get("deployment", "opt-scheduler") is not None  # the cluster itself stays
