@@ -9,20 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_helpers import Namespace
+from plugin_helpers import EXAMPLES, Namespace, example_dirs
 
 REPO = Path(__file__).resolve().parents[3]
-EXAMPLES = REPO / "plugins-examples"
 # example directory -> its distribution name
 DISTRIBUTIONS = {
     "minimal": "dask-operator-minimal",
     "istio": "dask-operator-istio",
     "cert-manager": "dask-operator-cert-manager",
 }
-
-
-def example_dirs() -> list[Path]:
-    return sorted(p.parent for p in EXAMPLES.glob("*/pyproject.toml"))
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "plugins-examples"
+
+
+def example_dirs() -> list[Path]:
+    """Every example plugin project (a directory of plugins-examples/ with a pyproject.toml)."""
+    return sorted(p.parent for p in EXAMPLES.glob("*/pyproject.toml"))
 
 
 class Namespace:
