@@ -68,32 +68,45 @@ whenever another kopf operator has installed their CRDs, which this operator may
 {{- end }}
 
 {{/*
-The operator's rules, namespaced part: exactly the calls the controller makes.
+The operator's rules, namespaced part: exactly the calls the controller makes, as recorded from
+the apiserver audit log by tests/e2e/test_chart.py (which fails on a missing or unused rule).
+Children (Deployments, Services, worker groups) are created by server-side apply and deleted by
+the garbage collector through owner references, so the operator never deletes them itself.
 Kept in one place so the Role and the ClusterRole cannot drift apart.
 */}}
 {{- define "dask-kubernetes-operator.namespacedRules" -}}
 - apiGroups: [kubernetes.dask.org]
-  resources: [daskclusters, daskworkergroups, daskjobs, daskautoscalers]
-  verbs: [get, list, watch, create, patch, update, delete]
+  resources: [daskclusters]
+  verbs: [get, list, watch, create, patch, delete]
+# delete: never called, but the operator adopts user-made worker groups (sets their owner
+# reference), which OwnerReferencesPermissionEnforcement allows only to who may delete them.
+- apiGroups: [kubernetes.dask.org]
+  resources: [daskworkergroups]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [kubernetes.dask.org]
+  resources: [daskjobs]
+  verbs: [get, list, watch, delete]
+- apiGroups: [kubernetes.dask.org]
+  resources: [daskautoscalers]
+  verbs: [get, list, watch]
 - apiGroups: [kubernetes.dask.org]
   resources: [daskclusters/status, daskworkergroups/status, daskjobs/status, daskautoscalers/status]
-  verbs: [get, patch, update]
+  verbs: [patch]
+# Children carry owner references with blockOwnerDeletion: clusters with the
+# OwnerReferencesPermissionEnforcement admission plugin (OpenShift, hardened clusters) require this.
 - apiGroups: [kubernetes.dask.org]
-  resources: [daskclusters/scale, daskworkergroups/scale]
-  verbs: [get, patch, update]
+  resources: [daskclusters/finalizers, daskworkergroups/finalizers, daskjobs/finalizers]
+  verbs: [update]
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
-  resources: [pods/log]
-  verbs: [get]
-- apiGroups: [""]
   resources: [services]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [get, list, watch, create, patch]
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, patch, delete]
-- apiGroups: ["", events.k8s.io]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
 {{- end }}
