@@ -430,6 +430,8 @@ def run_operator(
         child_env["KUBECONFIG"] = str(kubeconfig)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     child_env["DASK_KUBERNETES__CONTROLLER__RECONCILE_INTERVAL"] = str(reconcile_interval)
+    # Several operators may run at once (one per test namespace): no fixed metrics port.
+    child_env.setdefault("DASK_KUBERNETES__CONTROLLER__METRICS__PORT", "0")
     paths = [str(p) for p in python_path]
     if plugins:
         paths.append(str(_entry_point_dir(plugins, log_root / f"entry-points-{uuid.uuid4().hex[:6]}")))
