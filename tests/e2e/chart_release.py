@@ -207,9 +207,6 @@ def teardown_active() -> None:
                             check=False)
 
 
-BRIDGE_IP = "10.244.0.1"  # the host's address on the pods' bridge (ci/localcluster)
-
-
 @dataclass
 class AuditedAPIServer:
     """A second kube-apiserver on the local cluster's etcd, writing an audit log of one user.
@@ -249,14 +246,16 @@ def audited_apiserver(k8s: Any, user: str, work: Path) -> Iterator[AuditedAPISer
         raise AssertionError("an audited apiserver needs the local cluster (ci/cluster), not an external one")
     pid = (Path(k8s.state) / "run" / "kube-apiserver.pid").read_text().split()[0]
     argv = [a for a in Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0") if a]
-    port = _free_port(BRIDGE_IP)
+    # The apiserver advertises the host's address on the pods' bridge: listen there too.
+    (bridge_ip,) = [a.split("=", 1)[1] for a in argv if a.startswith("--advertise-address=")]
+    port = _free_port(bridge_ip)
     policy = work / "audit-policy.yaml"
     policy.write_text(
         "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n"
         f"rules:\n  - level: Metadata\n    users: [{json.dumps(user)}]\n  - level: None\n"
     )
     log = work / "audit.log"
-    replaced = {"--bind-address": BRIDGE_IP, "--secure-port": str(port), "--cert-dir": str(work / "certs")}
+    replaced = {"--bind-address": bridge_ip, "--secure-port": str(port), "--cert-dir": str(work / "certs")}
     args = [argv[0]]
     for arg in argv[1:]:
         key, _, value = arg.partition("=")
@@ -268,11 +267,11 @@ def audited_apiserver(k8s: Any, user: str, work: Path) -> Iterator[AuditedAPISer
     args += [f"--audit-policy-file={policy}", f"--audit-log-path={log}", "--audit-log-format=json"]
     with (work / "kube-apiserver.log").open("wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    server = AuditedAPIServer(BRIDGE_IP, port, log, process)
+    server = AuditedAPIServer(bridge_ip, port, log, process)
     try:
         def ready() -> bool:
             assert process.poll() is None, (work / "kube-apiserver.log").read_text()[-3000:]
-            proc = k8s.kubectl("--server", f"https://{BRIDGE_IP}:{port}", "get", "--raw", "/readyz", check=False)
+            proc = k8s.kubectl("--server", f"https://{bridge_ip}:{port}", "get", "--raw", "/readyz", check=False)
             return proc.returncode == 0
 
         wait_for("the audited kube-apiserver to be ready", ready, 90)
