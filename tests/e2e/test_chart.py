@@ -367,3 +367,56 @@ def test_rbac_is_exactly_what_the_operator_uses(
     assert not used - granted, f"calls beyond the chart's rules: {sorted(used - granted)}\n{table}"
     unused = granted - used - set(NOT_EXERCISED)
     assert not unused, f"rules the operator never used (remove, or explain in NOT_EXERCISED): {sorted(unused)}\n{table}"
+
+
+# -- plugins.pipPackages: an init container installs a plugin the image does not have ------------
+
+
+def make_plugin_wheel(directory: Path) -> Path:
+    """A one-module operator plugin as a wheel, built by hand (pip installs it with --no-index)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    name, version = "e2e_chart_plugin", "0.1.0"
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}.py": '"""An operator plugin that only proves it was loaded."""\n',
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests/e2e\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{info}/entry_points.txt": f"[dask_operator_plugin]\ne2e-chart-plugin = {name}\n",
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(text.encode())}")
+    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
+    wheel = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return wheel
+
+
+def test_plugin_packages_are_installed_by_the_init_container(k8s: Any, helm_binary: str, namespace: str) -> None:
+    # Not under /tmp: the operator pod mounts its own emptyDir there.
+    work = REPO / ".state" / "e2e-plugins" / namespace
+    work.mkdir(parents=True, exist_ok=True)
+    wheel = make_plugin_wheel(work)
+    apply_crds(k8s.kubectl)
+    release = Release("dask-operator-plugins", namespace, k8s, helm_binary, values=[
+        "--set", "rbac.cluster=false", "--set", f"kopfArgs={{--namespace={namespace}}}",
+        "--set", f"plugins.pipPackages={{{wheel}}}", "--set", "plugins.pipArgs={--no-index}",
+    ])
+    try:
+        release.install()
+        pod = release.pod()
+        (init,) = pod["status"]["initContainerStatuses"]
+        assert init["state"]["terminated"]["exitCode"] == 0
+        wait_for("the operator to log the plugin it loaded",
+                 lambda: "plugin e2e-chart-plugin" in release.logs(tail=500), 60, diagnose=release.describe)
+    finally:
+        release.uninstall()
+        for path in sorted(work.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        work.rmdir()
