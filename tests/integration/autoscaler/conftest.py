@@ -1,0 +1,18 @@
+"""Fixtures for the DaskAutoscaler integration tests: the controller suite's operator, with fast
+settings and a metrics endpoint on a free loopback port (shared by tests/integration/jobs,
+autoscaler and metrics through tests/integration/jobs/operator_fixtures.py)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "jobs"))
+
+from operator_fixtures import (  # noqa: F401  (pytest collects fixtures and hooks by name)
+    crds,
+    examples,
+    kube,
+    operator,
+    pytest_runtest_makereport,
+    scrape,
+    wait,
+)
