@@ -214,6 +214,19 @@ def test_every_value_is_accepted_by_the_apiserver(k8s: Any, helm_binary: str, na
         if what == "all values":
             assert {"ServiceMonitor", "PodMonitor", "Role", "Deployment"} <= set(kinds)
 
+    # The operator pod (with the plugin init container too) meets the "restricted" Pod Security
+    # Standard, enforced by the apiserver's PodSecurity admission.
+    k8s.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    for what, args in {"defaults": [], "all values": ["-f", str(values)]}.items():
+        template = next(m for m in render_manifests(helm_binary, *args, namespace=namespace)
+                        if m["kind"] == "Deployment")["spec"]["template"]
+        # (the namespace's default ServiceAccount: the chart's exists only once installed)
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {**template["metadata"], "name": "operator"},
+               "spec": {**template["spec"], "serviceAccountName": "default"}}
+        proc = k8s.kubectl("create", "--dry-run=server", "-n", namespace, "-f", "-",
+                           input=yaml.safe_dump(pod), check=False)
+        assert proc.returncode == 0 and "Warning" not in proc.stderr, f"{what}: {proc.stdout}{proc.stderr}"
+
     # The Git-managed DaskCluster of examples/gitops is valid against our CRDs too.
     cluster = yaml.safe_load((EXAMPLES / "gitops" / "clusters" / "daskcluster.yaml").read_text())
     cluster["metadata"]["namespace"] = namespace
