@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from . import envvars, network, probes, volumes
+from . import config, envvars, network, probes, volumes
 from .kube import ApiError
 
 if TYPE_CHECKING:
@@ -603,16 +603,28 @@ class PodWorker:
                 source = os.path.join(source, vm["subPath"])
                 if not os.path.exists(source):
                     os.makedirs(source, exist_ok=True)
-            venv = os.path.realpath(self.k.cfg.venv)
-            target = os.path.realpath(vm["mountPath"])
-            if venv == target or venv.startswith(target.rstrip("/") + "/"):
-                raise envvars.ContainerConfigError(
-                    f"volumeMount {vm['name']!r} at {vm['mountPath']} would hide {venv}, the "
-                    "virtualenv that emulates container images on the local cluster")
             self.k.ensure_host_path(vm["mountPath"], is_file=os.path.isfile(source))
             mounts.append({"source": source, "target": vm["mountPath"],
                            "readOnly": bool(vm.get("readOnly"))})
-        return mounts
+        return mounts + self._image_remounts(mounts)
+
+    def _image_remounts(self, mounts: list[Obj]) -> list[Obj]:
+        """Bind the emulated image (the venv and the checkout its editable installs point into)
+        back over any volume mounted on one of their ancestors, e.g. an emptyDir at /tmp when
+        the checkout lives under /tmp. The shim mounts shallow targets first, so these win."""
+        image_paths = {os.path.realpath(self.k.cfg.venv), str(config.REPO_ROOT.resolve())}
+        extra: list[Obj] = []
+        for path in sorted(image_paths):
+            for m in mounts:
+                target = os.path.realpath(m["target"])
+                if path != target and not path.startswith(target.rstrip("/") + "/"):
+                    continue
+                if path != target and os.path.isdir(m["source"]):
+                    # The mount point must exist inside the volume that hides it.
+                    os.makedirs(os.path.join(m["source"], os.path.relpath(path, target)), exist_ok=True)
+                extra.append({"source": path, "target": path, "readOnly": False})
+                break
+        return extra
 
     def _resolve(self, argv0: str, env: dict[str, str], workdir: str) -> None:
         if "/" in argv0:
