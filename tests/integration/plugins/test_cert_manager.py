@@ -10,6 +10,7 @@ import base64
 from pathlib import Path
 
 import pytest
+from dask_operator.testing import make_cluster, make_worker_group
 from dask_operator_cert_manager import plugin
 from distributed import Client
 from distributed.comm import CommClosedError, connect
@@ -68,6 +69,13 @@ def test_tls_cluster_waits_for_its_certificate_then_computes_only_with_credentia
     assert ns.get("daskcluster", "secure")["status"]["phase"] == "Pending"
     assert wait_for(lambda: ns.events("WaitingForPrerequisites"), 30, what="a WaitingForPrerequisites Event")
     assert ns.get("deployment", "secure-scheduler") is None and ns.names("pods") == []
+    # A worker group added meanwhile waits too (its Pods would need the Secret).
+    extra = make_worker_group(make_cluster("secure", ns.name), "extra", workers=1)
+    extra["metadata"] = {"name": extra["metadata"]["name"]}  # as a user writes it: no uid, no generation
+    ns.apply(extra)
+    waiting_group = wait_for(lambda: ns.condition("daskworkergroup", "secure-extra", "Ready"), 60, what="the group's status")
+    assert waiting_group["reason"] == "WaitingForPrerequisites" and "Secret secure-dask-tls" in waiting_group["message"]
+    assert ns.names("pods") == []
 
     # cert-manager's part: the Secret, then the Certificate's Ready condition.
     ns.apply(ca.secret_for(certificate, "dask-ca"))
@@ -89,7 +97,7 @@ def test_tls_cluster_waits_for_its_certificate_then_computes_only_with_credentia
     security = Security(tls_ca_file=str(tmp_path / "ca.crt"), tls_client_cert=str(tmp_path / "tls.crt"),
                         tls_client_key=str(tmp_path / "tls.key"), require_encryption=True)
     with Client(address, security=security, timeout=30) as client:
-        wait_for(lambda: client.scheduler_info()["workers"], 60, what="a worker connected")
+        wait_for(lambda: len(client.scheduler_info()["workers"]) == 2, 90, what="both groups' workers connected")
         assert all(a.startswith("tls://") for a in client.scheduler_info()["workers"])
         assert client.submit(sum, [1, 2, 39]).result(timeout=60) == 42
 
