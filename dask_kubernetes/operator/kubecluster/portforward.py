@@ -75,6 +75,8 @@ async def pipe(
             if data:
                 writer.write(data)
                 await writer.drain()
+            if demux.error:  # the kubelet could not (or no longer) forward: end the connection
+                break
 
     async def local_to_remote() -> None:
         while chunk := await reader.read(_CHUNK):
@@ -179,6 +181,10 @@ class PortForward:
             if error:
                 self.last_error = error
                 logger.warning("port-forward to port %s: %s", self.remote_port, error)
+        except asyncio.CancelledError:
+            # stop() cancels open connections; ending the handler normally spares asyncio's
+            # stream callback an exception to log.
+            writer.close()
         except Exception as error:  # one broken connection must not stop the listener
             self.last_error = str(error)
             logger.warning("port-forward to port %s failed: %s", self.remote_port, error)
