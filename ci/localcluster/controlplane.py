@@ -155,6 +155,10 @@ def build_tools() -> str:
 
 
 def up() -> ClusterConfig:
+    if os.geteuid() != 0:
+        raise ClusterError("needs root: pods run in network namespaces on a bridge, with bind mounts")
+    if shutil.which("ip") is None:
+        raise ClusterError("needs iproute2 (`ip`)")
     state = state_dir()
     with locked(state):
         if (state / "config.json").exists():
