@@ -4,6 +4,7 @@ TTL, a re-created job and an operator killed between "runner succeeded" and "clu
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,10 @@ def job_status(kube: Any, name: str) -> dict[str, Any]:
 
 
 def phases_in_events(kube: Any, name: str) -> list[str]:
-    events = [e for e in kube.events() if e["involvedObject"].get("name") == name and e["reason"].startswith("Job")]
+    """jobStatus changes told by this test's operator (a chart-installed e2e operator may run
+    cluster-wide at the same time and post its own)."""
+    events = [e for e in kube.events() if e["involvedObject"].get("name") == name and e["reason"].startswith("Job")
+              and e.get("reportingInstance") == socket.gethostname()]
     events.sort(key=lambda e: int(e["metadata"]["resourceVersion"]))  # timestamps have 1 s resolution
     return [e["reason"][3:] for e in events]
 
