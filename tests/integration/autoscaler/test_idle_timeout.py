@@ -1,0 +1,55 @@
+"""spec.idleTimeout on the local control plane: an idle cluster is deleted after its timeout
+(idle checks every 1 s in these tests), a busy one is not, and the condition Idle shows since
+when the scheduler has been idle."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import yaml
+from distributed import Client
+
+pytestmark = pytest.mark.cluster
+
+
+def idle_cluster(examples: Any, timeout: int) -> dict[str, Any]:
+    cluster = examples("cluster.yaml")
+    cluster["spec"]["worker"]["replicas"] = 1
+    cluster["spec"]["idleTimeout"] = timeout
+    return cluster
+
+
+def test_idle_cluster_is_deleted_after_its_timeout(operator: Any, kube: Any, wait: Any, examples: Any) -> None:
+    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(idle_cluster(examples, 10)))
+    kube.wait_ready("simple")
+    ready_at = time.monotonic()
+    idle = wait(lambda: (c := kube.condition("daskcluster", "simple", "Idle")) and c["status"] == "True" and c,
+                timeout=30, message="the Idle condition")
+    status = kube.get("daskcluster", "simple")["status"]
+    assert status["idleSince"].endswith("Z") and "idle since " + status["idleSince"] in idle["message"]
+    wait(lambda: (c := kube.get("daskcluster", "simple")) is None or c["metadata"].get("deletionTimestamp"),
+         timeout=40, message="the idle cluster to be deleted")
+    elapsed = time.monotonic() - ready_at
+    assert 10 <= elapsed <= 30 + 5, elapsed  # timeout 10 s, measured from readiness (checks every 1 s)
+    event = [e for e in kube.events("IdleTimeout") if e["involvedObject"]["name"] == "simple"]
+    assert event and "idleTimeout 10 s" in event[0]["message"]
+
+
+def test_busy_cluster_is_kept(operator: Any, kube: Any, wait: Any, examples: Any) -> None:
+    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(idle_cluster(examples, 10)))
+    kube.wait_ready("simple")
+    with Client(kube.scheduler_address("simple"), timeout="30s") as client:
+        future = client.submit(time.sleep, 30, pure=False)
+        wait(lambda: (c := kube.condition("daskcluster", "simple", "Idle")) and c["reason"] == "Busy",
+             timeout=20, message="the Idle condition to say Busy")
+        deadline = time.monotonic() + 25  # longer than the timeout: a busy scheduler never counts as idle
+        while time.monotonic() < deadline:
+            cluster = kube.get("daskcluster", "simple")
+            assert cluster is not None and not cluster["metadata"].get("deletionTimestamp"), "a busy cluster was deleted"
+            time.sleep(1)
+        future.result()
+    # idle again: now it goes
+    wait(lambda: (c := kube.get("daskcluster", "simple")) is None or c["metadata"].get("deletionTimestamp"),
+         timeout=45, message="the cluster to be deleted once idle")
