@@ -606,7 +606,8 @@ class KubeCluster(Cluster):
             await asyncio.sleep(0.5)
         return service
 
-    async def _scheduler_pod_name(self) -> str:
+    async def _running_scheduler_pod(self) -> dict[str, Any]:
+        """The scheduler pod to forward to: a ready one, else a running one."""
         pods = await self._scheduler_pods()
         ready = [p for p in pods if _pod_ready(p)] or [
             p for p in pods if (p.get("status") or {}).get("phase") == "Running"
@@ -615,7 +616,10 @@ class KubeCluster(Cluster):
             raise SchedulerUnreachableError(
                 f"DaskCluster {self.namespace}/{self.name} has no running scheduler pod"
             )
-        return str(ready[0]["metadata"]["name"])
+        return ready[0]
+
+    async def _scheduler_pod_name(self) -> str:
+        return str((await self._running_scheduler_pod())["metadata"]["name"])
 
     async def _reach(
         self, service: dict[str, Any], port_name: str, local_port: int | None = None
@@ -646,9 +650,7 @@ class KubeCluster(Cluster):
                     self.name,
                 )
                 return route.candidates[0]
-        pod_name = await self._scheduler_pod_name()
-        pods = await self._scheduler_pods()
-        pod = next(p for p in pods if p["metadata"]["name"] == pod_name)
+        pod = await self._running_scheduler_pod()
         forward = PortForward(
             self.kube,
             self.namespace,
