@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import time
 import urllib.request
@@ -16,8 +17,11 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "chart"
 E2E_DIR = Path(__file__).resolve().parent
 
-RELEASE = "dask-kubernetes-operator"
-RELEASE_NAMESPACE = "dask-operator-e2e"
+# Named per test run, so that two runs on one (development) cluster never upgrade or uninstall
+# each other's release; a run that died is cleaned up by the next (remove_stale_releases).
+RUN_LABEL = "dask.org/e2e-run-pid"
+RELEASE = f"dask-kubernetes-operator-e2e-{os.getpid()}"
+RELEASE_NAMESPACE = f"dask-operator-e2e-{os.getpid()}"
 DASK_KINDS = "daskclusters,daskworkergroups,daskjobs,daskautoscalers"
 
 
@@ -278,3 +282,29 @@ def audited_apiserver(k8s: Any, user: str, work: Path) -> Iterator[AuditedAPISer
         yield server
     finally:
         server.stop()
+
+
+def create_run_namespace(k8s: Any, namespace: str) -> None:
+    if k8s.kubectl("get", "namespace", namespace, check=False).returncode != 0:
+        k8s.kubectl("create", "namespace", namespace)
+    k8s.kubectl("label", "--overwrite", "namespace", namespace, f"{RUN_LABEL}={os.getpid()}")
+
+
+def remove_stale_releases(k8s: Any, helm: str) -> None:
+    """Uninstall operators left behind by test runs that died (their pid is gone)."""
+    listing = k8s.kubectl_json("get", "namespaces", "-l", RUN_LABEL)
+    for ns in listing.get("items", []):
+        pid = int(ns["metadata"]["labels"][RUN_LABEL])
+        try:
+            os.kill(pid, 0)
+            continue  # a live run (maybe another developer's): leave it alone
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        name = ns["metadata"]["name"]
+        releases = run([helm, "list", "-n", name, "-q"], k8s.env, check=False).stdout.split()
+        delete_dask_objects(k8s, name)
+        for release in releases:
+            run([helm, "uninstall", release, "-n", name, "--wait", "--timeout=120s"], k8s.env, check=False, timeout=180)
+        k8s.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)

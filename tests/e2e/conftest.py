@@ -26,6 +26,8 @@ from chart_release import (  # noqa: E402
     RELEASE_NAMESPACE,
     Release,
     apply_crds,
+    create_run_namespace,
+    remove_stale_releases,
     teardown_active,
 )
 
@@ -38,7 +40,9 @@ def helm_binary() -> str:
 @pytest.fixture(scope="session")
 def operator_release(k8s: Any, helm_binary: str) -> Iterator[Release]:
     """The chart installed with default values (cluster-wide), once per test run."""
+    remove_stale_releases(k8s, helm_binary)
     apply_crds(k8s.kubectl)
+    create_run_namespace(k8s, RELEASE_NAMESPACE)
     release = Release(RELEASE, RELEASE_NAMESPACE, k8s, helm_binary)
     # On a cluster shared with other developers' operators, confine this one, e.g.
     # DASK_E2E_KOPF_ARGS="--namespace=t-test-docs-*" (CI leaves it unset: the docs' default).

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +114,9 @@ def test_operator_runs_as_a_pod_under_its_service_account(operator_release: Rele
     assert container["command"] + container["args"] == [
         "dask-operator", "run", *kopf_args, "--standalone", "--liveness=http://0.0.0.0:8080/healthz"
     ]
+    # The operator's own Prometheus endpoint, on the port the chart configures.
+    with urllib.request.urlopen(f"http://{pod['status']['podIP']}:9090/metrics", timeout=10) as rsp:
+        assert rsp.status == 200 and b"# TYPE" in rsp.read()
     # The docs' commands.
     listed = k8s.kubectl("get", "pods", "-A", "-l", "app.kubernetes.io/name=dask-kubernetes-operator").stdout
     assert re.search(rf"{operator_release.namespace}\s+{pod['metadata']['name']}\s+1/1\s+Running", listed), listed
