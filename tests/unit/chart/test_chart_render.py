@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -409,3 +410,22 @@ def test_standalone_unless_peering_is_asked_for(render: Render, kopf_args: str, 
     assert container(render("--set", f"kopfArgs={kopf_args}"))["args"] == [
         *args, "--liveness=http://0.0.0.0:8080/healthz"
     ]
+
+
+def test_renders_as_a_dependency_with_global_values(helm: str, tmp_path: Path) -> None:
+    parent = tmp_path / "parent"
+    shutil.copytree(CHART, parent / "charts" / "dask-kubernetes-operator")
+    (parent / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: parent\nversion: 0.1.0\ndependencies:\n"
+        "  - name: dask-kubernetes-operator\n    version: 0.0.1-set.by.chartpress\n"
+    )
+    (parent / "values.yaml").write_text("global:\n  imageRegistry: example.com\n")
+    proc = subprocess.run([helm, "template", "p", str(parent)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "kind: Deployment" in proc.stdout
+
+
+def test_kubernetes_older_than_1_30_is_refused(helm: str) -> None:
+    proc = helm_template(helm, "--kube-version", "1.29.9", check=False)
+    assert proc.returncode != 0 and "kubeVersion" in proc.stderr
+    assert helm_template(helm, "--kube-version", "1.30.0").returncode == 0
