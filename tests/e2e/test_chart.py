@@ -373,6 +373,9 @@ def test_rbac_is_exactly_what_the_operator_uses(
             delete_dask_objects(k8s, namespace)
             release.uninstall()
         calls = audit_calls(server.audit_log, user)
+    # helm uninstall took the operator's cluster-wide permissions with it.
+    assert not k8s.kubectl_json("get", "clusterroles,clusterrolebindings", "-l",
+                                f"app.kubernetes.io/instance={name}")["items"]
 
     table = "\n".join(f"  {g or 'core'} {r} {v}: {sorted(c)}" for (g, r, v), c in sorted(calls.items()))
     assert calls, f"no API calls by {user} in {server.audit_log}"
