@@ -5,7 +5,9 @@ reached; and the liveness endpoint's watch report."""
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -120,3 +122,39 @@ def test_liveness_reports_the_watches(operator: Any, kube: Any, wait: Any, examp
     assert data["DaskWorkerGroup"]["objects"] == 1
     assert data["Pod"]["objects"] == 3  # scheduler and two workers (managed by the operator)
     assert all(isinstance(v, dict) and v["undelivered"] <= v["objects"] for v in data.values())
+
+
+def test_liveness_fails_when_a_watch_stream_stalls(operator: Any, kube: Any, wait: Any, examples: Any, tmp_path: Any) -> None:
+    """A wedged event stream (a plugin handler that never returns for one cluster) leaves a
+    change undelivered; after health.watch-stall-seconds (5 s here) /healthz answers 500."""
+    entry_points = tmp_path / "entry-points"
+    dist = entry_points / "wedge_plugin-0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: wedge-plugin\nVersion: 0\n")
+    (dist / "entry_points.txt").write_text("[dask_operator_plugin]\nwedge = wedge_plugin\n")
+    release = tmp_path / "release"
+    operator.stop()
+    operator.env["PYTHONPATH"] = f"{Path(__file__).parent / 'wedge_plugin'}:{entry_points}"
+    operator.start(WEDGE_RELEASE=str(release), DASK_KUBERNETES__CONTROLLER__HEALTH__WATCH_STALL_SECONDS="5")
+
+    def health() -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{operator.port}/healthz", timeout=10) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+
+    cluster = examples("cluster.yaml")
+    cluster["spec"]["worker"]["replicas"] = 0
+    cluster["metadata"]["labels"] = {"test.dask.org/wedge": "yes"}
+    apply(kube, cluster)
+    assert health() == 200
+    kube.kubectl("annotate", "daskcluster", "simple", "changed=yes")  # never delivered past the wedge
+    wait(lambda: health() == 500, timeout=60, interval=2, message="the liveness probe to fail")
+    assert "watch streams stalled: DaskCluster" in operator.log_text()
+
+    release.write_text("")  # unwedge: the change is delivered and the probe recovers
+    wait(lambda: health() == 200, timeout=60, interval=2, message="the liveness probe to recover")
+    operator.stop()
+    del operator.env["PYTHONPATH"]
+    operator.start()  # a fresh log for the fixture's no-traceback check (aiohttp logs the 500s)
