@@ -90,7 +90,7 @@ def run(
     set_current(pm)
     from . import handlers, health  # noqa: F401  (handlers registers the kopf handlers)
 
-    health.configure(namespaces, clusterwide or not namespaces)  # what the liveness check lists
+    health.configure(namespaces, clusterwide or not namespaces, standalone=bool(standalone))  # liveness check
 
     loggers.configure(debug=debug, verbose=verbose, quiet=quiet, log_format=loggers.LogFormat[log_format.upper()])
     if not (verbose or debug):

@@ -14,6 +14,8 @@ compares what the watches delivered with what the API server holds:
   makes the probe fail, and Kubernetes restarts the operator.
 
 An API server that cannot be reached does not fail the probe: a restart would not help.
+The check runs only with ``--standalone`` (as the chart runs the operator): with kopf peering,
+a standby operator's watches are paused on purpose and must not look stalled.
 """
 
 from __future__ import annotations
@@ -112,11 +114,13 @@ TRACKER = WatchTracker()
 _served: tuple[tuple[str, ...], bool] | None = None
 
 
-def configure(namespaces: Iterable[str], clusterwide: bool) -> None:
+def configure(namespaces: Iterable[str], clusterwide: bool, standalone: bool = True) -> None:
     """Tell the check which namespaces the operator serves (from the command line)."""
     global _served
     _served = (tuple(namespaces), bool(clusterwide))
-    TRACKER.stall_seconds = float(config.get("health.watch-stall-seconds"))
+    TRACKER.stall_seconds = float(config.get("health.watch-stall-seconds")) if standalone else 0.0
+    if not standalone:
+        logger.info("liveness: the watch-stall check is off (kopf peering may pause the watches on purpose)")
 
 
 def namespaces_to_list(tracker: WatchTracker) -> list[str]:
@@ -134,7 +138,7 @@ def namespaces_to_list(tracker: WatchTracker) -> list[str]:
 async def probe(rt: Runtime, tracker: WatchTracker = TRACKER) -> dict[str, Any]:
     """Compare the watches with the API; raise :class:`WatchesStalled` if they fell behind."""
     if tracker.stall_seconds <= 0:
-        return {"watches": "not checked (health.watch-stall-seconds is 0)"}
+        return {"watches": "not checked (health.watch-stall-seconds is 0, or kopf peering is on)"}
     at = time.monotonic()
     stalled: list[str] = []
     report: dict[str, Any] = {}
