@@ -48,8 +48,7 @@ def main() -> None:
             mount_bind(f"/proc/self/fd/{fd}", m["target"], m.get("readOnly", False))
         for fd in fds:
             os.close(fd)
-        if spec.get("workingDir"):
-            os.chdir(spec["workingDir"])
+        os.chdir(spec.get("workingDir") or "/")  # a container without workingDir starts in /
     except OSError as err:
         sys.stderr.write(f"container setup failed: {err}\n")
         os._exit(128)

@@ -59,9 +59,9 @@ def test_missing_command_fails_like_a_container_runtime(kubectl, namespace):
 
 def test_empty_command_runs_args_as_the_image_entrypoint(kubectl, namespace):
     kubectl("run", "entry", "-n", namespace, "--restart=Never", f"--image={IMAGE}", "--",
-            "python", "-c", "print('from args')")
+            "python", "-c", "import os; print('from args', os.getcwd())")
     assert wait_phase(kubectl, namespace, "entry", {"Succeeded", "Failed"}) == "Succeeded"
-    assert kubectl("logs", "-n", namespace, "entry").stdout == "from args\n"
+    assert kubectl("logs", "-n", namespace, "entry").stdout == "from args /\n"
 
 
 def test_logs_tail_follow_and_previous_with_crash_loop_backoff(kubectl, namespace):
