@@ -147,23 +147,38 @@ async def serve_websocket(pod_ip: str, pod_name: str, ports: list[int],
                 while chunk := await r.read(65536):
                     await send(ch, chunk)
         readers.append(asyncio.create_task(pump()))
+    async def from_client() -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, OSError):
+            while True:
+                opcode, payload = await _ws_read(reader)
+                if opcode == 8:  # close
+                    return
+                if opcode == 9:  # ping
+                    async with lock:
+                        writer.write(_ws_frame(payload, 10))
+                    continue
+                if opcode in (1, 2) and payload:
+                    target = conns.get(payload[0])
+                    if target is not None and len(payload) > 1:
+                        target.write(payload[1:])
+                        await target.drain()
+
+    client = asyncio.create_task(from_client())
+    async def all_pod_sides() -> None:
+        await asyncio.gather(*readers, return_exceptions=True)
+
+    pods_done = asyncio.create_task(all_pod_sides())
     try:
-        while True:
-            opcode, payload = await _ws_read(reader)
-            if opcode == 8:  # close
-                break
-            if opcode == 9:  # ping
+        # Like the kubelet: once every pod-side connection has ended, close the WebSocket.
+        await asyncio.wait({client, pods_done}, return_when=asyncio.FIRST_COMPLETED)
+        if pods_done.done():
+            with contextlib.suppress(ConnectionError, OSError):
                 async with lock:
-                    writer.write(_ws_frame(payload, 10))
-                continue
-            if opcode in (1, 2) and payload:
-                target = conns.get(payload[0])
-                if target is not None and len(payload) > 1:
-                    target.write(payload[1:])
-                    await target.drain()
-    except (asyncio.IncompleteReadError, ConnectionError, OSError):
-        pass
+                    writer.write(_ws_frame(struct.pack(">H", 1000), 8))
+                    await writer.drain()
     finally:
+        client.cancel()
+        pods_done.cancel()
         for task in readers:
             task.cancel()
         for w in conns.values():
