@@ -461,6 +461,10 @@ class Kubelet:
     async def _serve(self) -> None:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(str(self.cfg.pki / "kubelet.crt"), str(self.cfg.pki / "kubelet.key"))
+        # Only clients with a certificate from the cluster CA (the apiserver) may use the
+        # endpoint: it can run commands in every pod.
+        ctx.load_verify_locations(str(self.cfg.pki / "ca.crt"))
+        ctx.verify_mode = ssl.CERT_REQUIRED
         await asyncio.start_server(self._handle_http, "127.0.0.1", self.cfg.ports.kubelet, ssl=ctx,
                                    reuse_address=True)
 

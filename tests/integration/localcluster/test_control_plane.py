@@ -28,3 +28,19 @@ def test_rbac_is_enforced_for_users_without_bindings(kubectl, namespace):
     proc = kubectl("auth", "can-i", "list", "pods", "-n", namespace,
                    f"--as=system:serviceaccount:{namespace}:default", check=False)
     assert proc.stdout.strip() == "no"
+
+
+def test_kubelet_endpoint_requires_a_client_certificate(k8s):
+    import socket
+    import ssl
+
+    port = k8s.local_config["ports"]["kubelet"] if k8s.state else 10250
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                if not tls.recv(100):
+                    raise ConnectionError("closed")
