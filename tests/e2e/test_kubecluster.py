@@ -326,7 +326,8 @@ def test_kubecluster_node_port_service_is_reached_directly(namespace):
     with KubeCluster(
         name="nodeport", namespace=namespace, n_workers=1, scheduler_service_type="NodePort"
     ) as cluster:
-        # a NodePort on a node address, else the ClusterIP: never a port-forward here
+        # A NodePort on a node address, else the ClusterIP (the local cluster's service proxy
+        # routes ClusterIPs from the host, not NodePorts): no port-forward needed.
         assert cluster._scheduler_endpoint.source in ("node-port", "cluster-ip")
         with Client(cluster) as client:
             assert client.submit(add_one, 1).result(timeout=RESULT_TIMEOUT) == 2

@@ -113,26 +113,48 @@ def plan_route(
     return Route(candidates, forwarding, target_port)
 
 
-async def answers(endpoint: Endpoint, timeout: float = 2.0) -> bool:
-    """True if a TCP connection to *endpoint* succeeds within *timeout* seconds."""
+async def probe(endpoint: Endpoint, timeout: float = 2.0) -> str:
+    """Try a TCP connection: "open", "refused" (a route but no listener yet) or "unreachable"."""
     try:
         _, writer = await asyncio.wait_for(
             asyncio.open_connection(endpoint.host, endpoint.port), timeout
         )
+    except ConnectionRefusedError:
+        return "refused"
     except (OSError, asyncio.TimeoutError):
-        return False
+        return "unreachable"
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
-    return True
+    return "open"
 
 
-async def find_reachable(candidates: list[Endpoint], timeout: float = 2.0) -> Endpoint | None:
-    """The first candidate (in order) that answers, or None."""
-    for endpoint in candidates:
-        if await answers(endpoint, timeout):
-            return endpoint
-    return None
+async def answers(endpoint: Endpoint, timeout: float = 2.0) -> bool:
+    """True if a TCP connection to *endpoint* succeeds within *timeout* seconds."""
+    return await probe(endpoint, timeout) == "open"
+
+
+async def find_reachable(
+    candidates: list[Endpoint], timeout: float = 2.0, settle: float = 5.0
+) -> Endpoint | None:
+    """The first candidate (in order) that answers, or None.
+
+    A refused connection means the address is routed but the Service has no ready backend
+    there yet (its endpoints are still being programmed): such rounds are retried for up to
+    *settle* seconds. Addresses that do not answer at all are not worth waiting for.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settle
+    while True:
+        refused = False
+        for endpoint in candidates:
+            result = await probe(endpoint, timeout)
+            if result == "open":
+                return endpoint
+            refused = refused or result == "refused"
+        if not refused or loop.time() >= deadline:
+            return None
+        await asyncio.sleep(0.5)
 
 
 def resolve_container_port(pod: dict[str, Any], target: int | str) -> int:

@@ -9,6 +9,7 @@ from dask_kubernetes.operator.kubecluster.addresses import (
     find_reachable,
     find_service_port,
     plan_route,
+    probe,
     resolve_container_port,
 )
 from dask_kubernetes.operator.spec import make_cluster_spec
@@ -140,19 +141,44 @@ def test_target_ports_resolve_against_the_pod():
         resolve_container_port(pod, "web")
 
 
+async def closed_port() -> int:
+    probe_server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = probe_server.sockets[0].getsockname()[1]
+    probe_server.close()
+    await probe_server.wait_closed()
+    return port
+
+
 async def test_find_reachable_skips_closed_ports_and_returns_the_first_listener():
     server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
     open_port = server.sockets[0].getsockname()[1]
-    probe = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
-    closed_port = probe.sockets[0].getsockname()[1]
-    probe.close()
-    await probe.wait_closed()
     try:
-        closed = Endpoint("127.0.0.1", closed_port, "cluster-ip")
+        closed = Endpoint("127.0.0.1", await closed_port(), "cluster-ip")
         listening = Endpoint("127.0.0.1", open_port, "node-port")
+        assert await probe(closed, timeout=1) == "refused"
         assert not await answers(closed, timeout=1)
-        assert await find_reachable([closed, listening], timeout=1) == listening
-        assert await find_reachable([closed], timeout=1) is None
+        assert await answers(listening, timeout=1)
+        assert await find_reachable([closed, listening], timeout=1, settle=0) == listening
+        assert await find_reachable([closed], timeout=1, settle=0) is None
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_find_reachable_waits_a_little_for_a_refusing_address_to_open():
+    port = await closed_port()
+    endpoint = Endpoint("127.0.0.1", port, "cluster-ip")
+    servers = []
+
+    async def open_later():
+        await asyncio.sleep(0.6)
+        servers.append(await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port))
+
+    opener = asyncio.ensure_future(open_later())
+    try:
+        assert await find_reachable([endpoint], timeout=1, settle=10) == endpoint
+    finally:
+        await opener
+        for server in servers:
+            server.close()
+            await server.wait_closed()
