@@ -286,6 +286,11 @@ NOT_EXERCISED: dict[Call, str] = {
         "authorization, not a request: OwnerReferencesPermissionEnforcement lets only who may delete a "
         "DaskWorkerGroup set its owner reference, and the operator adopts user-made groups"),
 }
+# Granted rules whose use depends on timing, each with the reason.
+MAYBE_UNUSED: dict[Call, str] = {
+    ("", "events", "patch"): "an Event repeated within 10 minutes is patched (count + 1), not created again; "
+                             "whether the scenario repeats one depends on timing",
+}
 # Self-reviews and discovery are open to every authenticated user: not the chart's business.
 IGNORED_GROUPS = {"authorization.k8s.io", "authentication.k8s.io"}
 
@@ -385,7 +390,7 @@ def test_rbac_is_exactly_what_the_operator_uses(
     granted = granted_calls(helm_binary, *values)
     assert not forbidden, f"calls the chart's RBAC refused: {sorted(forbidden)}\n{table}"
     assert not used - granted, f"calls beyond the chart's rules: {sorted(used - granted)}\n{table}"
-    unused = granted - used - set(NOT_EXERCISED)
+    unused = granted - used - set(NOT_EXERCISED) - set(MAYBE_UNUSED)
     assert not unused, f"rules the operator never used (remove, or explain in NOT_EXERCISED): {sorted(unused)}\n{table}"
 
 
