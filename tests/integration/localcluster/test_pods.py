@@ -289,3 +289,21 @@ def test_lifecycle_hooks_and_active_deadline(kubectl, namespace, tmp_path):
     apply(kubectl, namespace, deadline)
     assert wait_phase(kubectl, namespace, "deadline", {"Succeeded", "Failed"}, timeout=60) == "Failed"
     assert get(kubectl, "pod", "deadline", "-n", namespace)["status"]["reason"] == "DeadlineExceeded"
+
+
+def test_volume_over_the_checkout_keeps_the_emulated_image(kubectl, namespace):
+    from pathlib import Path
+    parent = str(Path(__file__).resolve().parents[4])  # the folder holding the checkout
+    assert parent != "/"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "shadow"},
+           "spec": {"restartPolicy": "Never", "volumes": [{"name": "scratch", "emptyDir": {}}],
+                    "containers": [{"name": "main", "image": IMAGE, "workingDir": parent,
+                                    "volumeMounts": [{"name": "scratch", "mountPath": parent}],
+                                    "command": ["python", "-c",
+                                                "import os, dask; open('mine', 'w').write('x'); print(sorted(os.listdir('.')))"]}]}}
+    apply(kubectl, namespace, pod)
+    assert wait_phase(kubectl, namespace, "shadow", {"Succeeded", "Failed"}) == "Succeeded", \
+        kubectl("logs", "-n", namespace, "shadow", check=False).stdout
+    listing = kubectl("logs", "-n", namespace, "shadow").stdout
+    assert "'mine'" in listing
+    assert not (Path(parent) / "mine").exists()  # written into the volume, not the host
