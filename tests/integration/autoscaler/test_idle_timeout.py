@@ -41,10 +41,10 @@ def test_busy_cluster_is_kept(operator: Any, kube: Any, wait: Any, examples: Any
     kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(idle_cluster(examples, 10)))
     kube.wait_ready("simple")
     with Client(kube.scheduler_address("simple"), timeout="30s") as client:
-        future = client.submit(time.sleep, 30, pure=False)
+        future = client.submit(time.sleep, 20, pure=False)
         wait(lambda: (c := kube.condition("daskcluster", "simple", "Idle")) and c["reason"] == "Busy",
              timeout=20, message="the Idle condition to say Busy")
-        deadline = time.monotonic() + 25  # longer than the timeout: a busy scheduler never counts as idle
+        deadline = time.monotonic() + 15  # longer than the timeout: a busy scheduler never counts as idle
         while time.monotonic() < deadline:
             cluster = kube.get("daskcluster", "simple")
             assert cluster is not None and not cluster["metadata"].get("deletionTimestamp"), "a busy cluster was deleted"
