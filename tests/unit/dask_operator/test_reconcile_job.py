@@ -175,3 +175,13 @@ async def test_foreign_cluster_is_a_conflict_not_adopted(rt, job):
         await step(rt)
     assert status(rt)["reason"] == "ClusterConflict"
     assert "ownerReferences" not in rt.kube.objects[("DaskCluster", "ns1", "simple-job")]["metadata"]
+
+
+async def test_invalid_cluster_fails_the_job(rt, job):
+    await step(rt)
+    rt.kube.objects[("DaskCluster", "ns1", "simple-job")]["status"] = {
+        "phase": "Error", "conditions": [{"type": "Ready", "status": "False", "message": "spec.worker.replicas must be ..."}]}
+    await step(rt)
+    assert status(rt)["jobStatus"] == "Failed" and status(rt)["reason"] == "InvalidCluster"
+    assert "replicas must be" in status(rt)["message"]
+    assert ("DaskCluster", "ns1", "simple-job") not in rt.kube.objects
