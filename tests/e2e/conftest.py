@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
-# The chart unit tests' helpers (finding helm, rendering the chart) are shared with these tests.
+# The chart unit tests' helpers (finding helm, rendering the chart) are shared with these tests;
+# chart_release sits next to this file. Importable whatever pytest's --import-mode.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "chart"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from chart_helpers import find_helm  # noqa: E402
 from chart_release import (  # noqa: E402
     ACTIVE,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_helpers import Render, find_helm, render_manifests
+
+# The helpers sit next to this file; importable whatever pytest's --import-mode.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from chart_helpers import Render, find_helm, render_manifests  # noqa: E402
 
 
 @pytest.fixture(scope="session")
