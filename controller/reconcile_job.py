@@ -174,7 +174,7 @@ async def _reconcile_job(rt: Runtime, job: Manifest) -> float | None:
         raise RetryLater(f"waiting for the previous attempt's runner pod {runner_name(name)!r} to terminate", delay=2)
     cluster_status = cluster.get("status") or {}
     if cluster_status.get("phase") == st.PHASE_ERROR:
-        ready = next((c for c in cluster_status.get("conditions") or [] if c.get("type") == "Ready"), {})
+        ready: dict[str, Any] = next((c for c in cluster_status.get("conditions") or [] if c.get("type") == "Ready"), {})
         await _finish(rt, job, FAILED, "InvalidCluster", f"the job's DaskCluster is invalid: {ready.get('message') or 'phase Error'}")
         return await _clean_up_finished(rt, job)
     if runner is None:
