@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import copy
 import datetime
+import json
 import logging
 from typing import Any
+
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from . import children, labels, names
 from . import status as st
@@ -74,6 +77,13 @@ def backoff_limit(job: Manifest, restart_policy: str) -> int | None:
 
 def container_restarts(pod: Manifest) -> int:
     return sum(int(c.get("restartCount") or 0) for c in (pod.get("status") or {}).get("containerStatuses") or [])
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)[:800]
+    except ValueError:
+        return str(exc.reason)
 
 
 def _ref(obj: Manifest) -> str:
@@ -156,7 +166,13 @@ async def _reconcile_job(rt: Runtime, job: Manifest) -> float | None:
             raise BuildError("no plugin answered dask_job_build_cluster with a DaskCluster manifest")
         desired["metadata"]["namespace"] = namespace
         desired["metadata"]["ownerReferences"] = [owner_reference(job)]
-        await rt.kube.create(desired)
+        try:
+            await rt.kube.create(desired)
+        except ApiException as exc:
+            if exc.status not in (400, 422):
+                raise
+            await _finish(rt, job, FAILED, "InvalidCluster", f"the API server rejected the job's DaskCluster: {_api_message(exc)}")
+            return await _clean_up_finished(rt, job)
         await rt.kube.event(job, "Normal", "CreatedDaskCluster", f"Created DaskCluster {desired['metadata']['name']}")
         await _set_job_status(rt, job, CLUSTER_CREATED, {"reason": "ClusterCreated", "message": "waiting for the scheduler to be ready"},
                               f"Created DaskCluster {name}; the runner starts when its scheduler is ready")

@@ -185,3 +185,17 @@ async def test_invalid_cluster_fails_the_job(rt, job):
     assert status(rt)["jobStatus"] == "Failed" and status(rt)["reason"] == "InvalidCluster"
     assert "replicas must be" in status(rt)["message"]
     assert ("DaskCluster", "ns1", "simple-job") not in rt.kube.objects
+
+
+async def test_cluster_rejected_by_the_api_fails_the_job(rt, job, monkeypatch):
+    from kubernetes_asyncio.client.exceptions import ApiException
+
+    async def reject(manifest):
+        exc = ApiException(status=422, reason="Unprocessable Entity")
+        exc.body = '{"message": "DaskCluster.kubernetes.dask.org \\"simple-job\\" is invalid: spec.idleTimeout: ..."}'
+        raise exc
+
+    monkeypatch.setattr(rt.kube, "create", reject)
+    await step(rt)
+    assert status(rt)["jobStatus"] == "Failed" and status(rt)["reason"] == "InvalidCluster"
+    assert "spec.idleTimeout" in status(rt)["message"]
