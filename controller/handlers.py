@@ -142,7 +142,7 @@ JOB_RUNNER: dict[str, Any] = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LA
 def _job_pass(runtime: Runtime, namespace: str, job: str) -> Any:
     async def run() -> float:
         later = await reconcile_job.reconcile_job(runtime, namespace, job)
-        return INTERVAL if later is None else min(INTERVAL, later + 0.5)  # deadlines, TTLs
+        return INTERVAL if later is None else later + 0.1  # deadlines, TTLs, settled jobs
 
     return run
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from . import children, labels, names
+from . import children, config, labels, names
 from . import status as st
 from .errors import BuildError, RetryLater
 from .kube import is_owned_by, now_rfc3339, owner_reference
@@ -51,6 +51,10 @@ RUNNING = "Running"
 SUCCESSFUL = "Successful"
 FAILED = "Failed"
 FINISHED = (SUCCESSFUL, FAILED)
+
+# A finished, cleaned-up job without TTL needs no frequent passes (thousands of old jobs
+# would otherwise cost a few GETs each every reconcile-interval).
+SETTLED_RECHECK = 300.0
 
 
 def runner_name(job_name: str) -> str:
@@ -96,8 +100,10 @@ def _foreign(obj: Manifest, job: Manifest) -> bool:
 
 
 async def reconcile_job(rt: Runtime, namespace: str, name: str) -> float | None:
-    """One pass over the DaskJob ``namespace/name``; returns seconds until a deadline or TTL
-    needs another pass (``None``: the usual triggers are enough)."""
+    """One pass over the DaskJob ``namespace/name``; returns seconds until the next periodic
+    pass: at most ``reconcile-interval`` while the job is active (sooner when its deadline falls
+    due), the TTL's remaining time or :data:`SETTLED_RECHECK` once it finished and is cleaned
+    up (its own watch events still trigger passes at once); ``None`` when the job is gone."""
     async with rt.lock(JOB_KIND, namespace, name), rt.pass_context(JOB_KIND, name, namespace):
         job = await rt.kube.get(names.API_VERSION, JOB_KIND, namespace, name)
         if job is None or st.is_terminating(job):
@@ -136,7 +142,7 @@ async def _reconcile_job(rt: Runtime, job: Manifest) -> float | None:
 
     if spec.get("suspend"):
         await _suspend(rt, job, runner, cluster)
-        return None
+        return float(config.get("reconcile-interval"))
     if job["status"].get("startTime") is None:
         await write_status(rt, job, {
             "startTime": now_rfc3339(),
@@ -144,11 +150,12 @@ async def _reconcile_job(rt: Runtime, job: Manifest) -> float | None:
         })
 
     deadline = spec.get("activeDeadlineSeconds")
-    remaining: float | None = None
+    remaining = float(config.get("reconcile-interval"))
     if deadline:
         started = parse_time(job["status"]["startTime"]) or now()
-        remaining = started + float(deadline) - now()
-        if remaining <= 0:
+        left = started + float(deadline) - now()
+        remaining = min(remaining, max(0.0, left))
+        if left <= 0:
             await _finish(rt, job, FAILED, "DeadlineExceeded", f"the job ran longer than activeDeadlineSeconds={deadline}")
             return await _clean_up_finished(rt, job)
 
@@ -231,6 +238,11 @@ async def _follow_runner(rt: Runtime, job: Manifest, runner: Manifest) -> None:
     limit = backoff_limit(job, str(runner.get("spec", {}).get("restartPolicy") or "Always"))
     pod_name = runner["metadata"]["name"]
 
+    if phase in ("Succeeded", "Failed") and status.get("jobStatus") != RUNNING and _runner_started(runner):
+        # a short runner may finish between two passes: it did run, so the status says so first
+        await _set_job_status(rt, job, RUNNING, {"reason": "RunnerRunning", "message": f"runner pod {pod_name} ran"},
+                              f"Runner pod {pod_name} ran")
+        status = job["status"]
     if phase == "Succeeded":
         await write_status(rt, job, {"attempts": previous + restarts + 1})
         await _finish(rt, job, SUCCESSFUL, "Completed", f"the runner pod {pod_name} succeeded")
@@ -259,6 +271,16 @@ async def _follow_runner(rt: Runtime, job: Manifest, runner: Manifest) -> None:
                               f"Runner pod {pod_name} is running")
     else:
         await write_status(rt, job, fields)
+
+
+def _runner_started(pod: Manifest) -> bool:
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        state = container.get("state") or {}
+        last = container.get("lastState") or {}
+        for part in (state, last):
+            if (part.get("terminated") or {}).get("startedAt") or (part.get("running") or {}).get("startedAt"):
+                return True
+    return False
 
 
 async def _finish(rt: Runtime, job: Manifest, outcome: str, reason: str, message: str) -> None:
@@ -297,7 +319,7 @@ async def _clean_up_finished(rt: Runtime, job: Manifest) -> float | None:
                                 "the job finished" if st.pod_is_finished(runner) else "the job finished while it still ran")
     ttl = spec.get("ttlSecondsAfterFinished")
     if ttl is None:
-        return None
+        return SETTLED_RECHECK
     ended = parse_time(status.get("endTime")) or now()
     left = ended + float(ttl) - now()
     if left > 0:

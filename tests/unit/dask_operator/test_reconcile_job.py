@@ -199,3 +199,11 @@ async def test_cluster_rejected_by_the_api_fails_the_job(rt, job, monkeypatch):
     await step(rt)
     assert status(rt)["jobStatus"] == "Failed" and status(rt)["reason"] == "InvalidCluster"
     assert "spec.idleTimeout" in status(rt)["message"]
+
+
+async def test_a_runner_that_finished_between_passes_still_shows_running(rt, job):
+    await start_runner(rt)
+    pod = set_runner(rt, "Succeeded")
+    pod["status"]["containerStatuses"][0]["state"] = {"terminated": {"exitCode": 0, "startedAt": "2026-01-01T00:00:01Z"}}
+    await step(rt)
+    assert phases(rt) == ["JobCreated", "ClusterCreated", "Running", "Successful"]
