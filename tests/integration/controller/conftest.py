@@ -26,7 +26,12 @@ DASK_OPERATOR = str(Path(sys.executable).with_name("dask-operator"))
 _LOG_KEY = pytest.StashKey[list[Path]]()
 
 # Fast passes make the suite quick; everything else is the operator's default.
-TEST_CONFIG = {"DASK_KUBERNETES__CONTROLLER__RECONCILE_INTERVAL": "3"}
+TEST_CONFIG = {
+    "DASK_KUBERNETES__CONTROLLER__RECONCILE_INTERVAL": "3",
+    # Several operators run on the host at once: no shared metrics port (tests that want one set it).
+    "DASK_KUBERNETES__CONTROLLER__METRICS__PORT": "0",
+    "DASK_KUBERNETES__CONTROLLER__METRICS__ADDRESS": "127.0.0.1",
+}
 
 
 def _free_port() -> int:
