@@ -17,10 +17,11 @@ from typing import Any
 from . import children, config, labels, names
 from . import status as st
 from .errors import BuildError, RetryLater, SchedulerUnreachable
-from .kube import is_owned_by, now_rfc3339, owner_reference
+from .kube import is_owned_by, owner_reference
 from .planning import WorkerPlan, WorkerPod, plan_workers
 from .runtime import Runtime
 from .scheduler_api import endpoint_from_service
+from .status_io import write_status as _write_status
 
 logger = logging.getLogger("dask_operator")
 
@@ -56,20 +57,6 @@ def core_validate_cluster(cluster: Manifest) -> list[str]:
     if not isinstance(replicas, int) or replicas < 0:
         errors.append(f"spec.worker.replicas must be a non-negative integer, not {replicas!r}")
     return errors
-
-
-async def _write_status(rt: Runtime, obj: Manifest, new: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``new`` into the object's status (conditions by type) and patch only if changed."""
-    old = obj.get("status") or {}
-    merged = dict(new)
-    if "conditions" in new:
-        merged["conditions"] = st.merge_conditions(old.get("conditions"), new["conditions"], now_rfc3339())
-    changed = {k: v for k, v in merged.items() if old.get(k) != v}
-    if changed:
-        await rt.kube.patch_status(obj, changed)
-    result = dict(old)
-    result.update(merged)
-    return result
 
 
 async def _warn_once(rt: Runtime, obj: Manifest, messages: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""Writing the status of DaskJobs and DaskAutoscalers (merge patch of what changed only)."""
+"""Writing the status of Dask objects (merge patch of what changed only)."""
 
 from __future__ import annotations
 

@@ -8,20 +8,14 @@ from typing import Any
 from dask_operator import config, names
 from dask_operator.hookspecs import hookimpl
 
+from dask_kubernetes.operator.spec import SCHEDULER_HTTP_ROUTES, SCHEDULER_HTTP_ROUTES_ENV
+
 from ._podspec import containers, inject_env
 
 # distributed's scheduler serves /api/v1/* (retire_workers, get_workers, adaptive_target,
-# check_idle) only when this module is in its HTTP routes; the default route list lacks it.
-HTTP_ROUTES_ENV = "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES"
-HTTP_ROUTES = [
-    "distributed.http.scheduler.prometheus",
-    "distributed.http.scheduler.info",
-    "distributed.http.scheduler.json",
-    "distributed.http.health",
-    "distributed.http.proxy",
-    "distributed.http.statics",
-    "distributed.http.scheduler.api",
-]
+# check_idle) only when its API module is in the HTTP routes: one list, shared with make_cluster_spec.
+HTTP_ROUTES_ENV = SCHEDULER_HTTP_ROUTES_ENV
+HTTP_ROUTES = SCHEDULER_HTTP_ROUTES
 
 
 def _scheduler(cluster: dict[str, Any]) -> dict[str, Any]:
