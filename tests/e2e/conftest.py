@@ -62,3 +62,15 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     two operators must never reconcile the same objects."""
     if nextitem is None or E2E_DIR not in Path(str(nextitem.path)).parents:
         teardown_active()
+
+
+@pytest.fixture(autouse=True)
+def patient_resource_timeout() -> Iterator[None]:
+    """KubeCluster's default 60 s resource_timeout, raised for the e2e run: on the 2-core CI
+    machine the whole control plane, the operator pod and every Dask process share two cores,
+    and the apiserver has been seen to stall requests for up to a minute. Tests of the timeout
+    itself pass resource_timeout explicitly."""
+    import dask.config
+
+    with dask.config.set({"kubernetes.resource-timeout": 180}):
+        yield

@@ -77,8 +77,9 @@ def test_workers_reached_through_their_services_then_everything_goes_with_the_cl
 def test_removing_the_annotation_prunes_the_mesh_objects(ns, istio_operator):
     ns.apply(cluster_manifest("opt", ns.name, workers=0, annotations={plugin.ENABLED: "true"}))
     wait_for(lambda: istio_objects(ns) == ["DestinationRule/opt-scheduler", "PeerAuthentication/opt-dask"], 90, what="mesh objects")
-    status = ns.get("daskcluster", "opt")["status"]
-    assert sorted(r["kind"] for r in status["resources"]) == ["DestinationRule", "PeerAuthentication"]
+    # The pass applies plugin objects first and writes status at its end.
+    wait_for(lambda: sorted(r["kind"] for r in ns.get("daskcluster", "opt")["status"].get("resources", []))
+             == ["DestinationRule", "PeerAuthentication"], 60, what="status.resources listing the mesh objects")
 
     ns.kubectl("annotate", "daskcluster/opt", f"{plugin.ENABLED}-")
     wait_for(lambda: istio_objects(ns) == [], 60, what="mesh objects pruned")
