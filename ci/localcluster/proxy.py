@@ -61,7 +61,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         if writer.can_write_eof():
             writer.write_eof()
     except (ConnectionError, OSError):
-        pass
+        # A reset on one side must reach the other: left open, a peer that only listens
+        # (e.g. a Dask scheduler holding a dead worker's connection) would never notice.
+        writer.close()
 
 
 class Listener:

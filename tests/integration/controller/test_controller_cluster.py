@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from distributed import Client
+from distributed import wait as wait_futures
 
 pytestmark = pytest.mark.cluster
 
@@ -87,6 +88,7 @@ def test_scale_up_and_down_keeps_persisted_data(operator, kube, wait):
     with Client(kube.scheduler_address("simple"), timeout="30s") as client:
         client.wait_for_workers(5, timeout=90)
         futures = client.map(lambda i: i * 10, range(100))
+        wait_futures(futures, timeout=180)  # bounded: a stuck worker fails here, with its logs
         client.gather(futures)  # 100 keys in memory, spread over the 5 workers
         holders = {w for addrs in client.who_has(futures).values() for w in addrs}
         assert len(holders) > 1
