@@ -13,6 +13,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -527,32 +528,28 @@ class PodWorker:
         self.touch()
         return code, time.monotonic() - inst.started_mono
 
-    async def _run_init(self, c: Container) -> bool:
+    async def _run_with_restarts(self, c: Container, restart_wanted: Callable[[int], bool]) -> int:
+        """Run `c` until it exits in a way that wants no restart (with back-off between runs)."""
         while True:
             result = await self._run_once(c)
             if result is None:
                 await asyncio.sleep(min(BACKOFF_BASE, 5))
                 continue
             code, ran = result
-            if code == 0:
-                return True
-            if self.policy == "Never":
-                self.reason = ""
-                return False
+            if not restart_wanted(code):
+                return code
             c.last_state = c.state
             await self._backoff(c, ran)
 
+    async def _run_init(self, c: Container) -> bool:
+        # An init container is retried until it succeeds, unless the pod never restarts.
+        code = await self._run_with_restarts(c, lambda code: code != 0 and self.policy != "Never")
+        if code != 0:
+            self.reason = ""
+        return code == 0
+
     async def _container_loop(self, c: Container) -> None:
-        while True:
-            result = await self._run_once(c)
-            if result is None:
-                await asyncio.sleep(min(BACKOFF_BASE, 5))
-                continue
-            code, ran = result
-            if not self._restart_wanted(c, code):
-                return
-            c.last_state = c.state
-            await self._backoff(c, ran)
+        await self._run_with_restarts(c, lambda code: self._restart_wanted(c, code))
 
     # ---- processes -----------------------------------------------------------------------
 
