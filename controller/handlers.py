@@ -49,6 +49,9 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Lo
     settings.posting.level = logging.WARNING  # our own Events tell the story; kopf's only on failure
     settings.execution.max_workers = 20
     settings.watching.server_timeout = 300
+    # Without a client-side limit a watch whose connection dies silently (no FIN/RST through a
+    # proxy or NAT) would hang forever and the operator would stop seeing changes.
+    settings.watching.client_timeout = 330
     pm = pluginmanager.current()
     memo.runtime = await Runtime.start(pm)
     await memo.runtime.notify("dask_startup", settings=settings, logger=logger)

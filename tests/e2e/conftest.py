@@ -64,6 +64,21 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         teardown_active()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """A failed end-to-end test shows what the chart's operator logged while it ran."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for release in ACTIVE:
+        try:
+            report.sections.append((f"operator {release.namespace}/{release.name} logs (tail)",
+                                    release.logs(tail=80)))
+        except Exception as err:  # noqa: BLE001 - diagnostics must not hide the real failure
+            report.sections.append(("operator logs", f"could not collect: {err!r}"))
+
+
 @pytest.fixture(autouse=True)
 def patient_resource_timeout() -> Iterator[None]:
     """KubeCluster's default 60 s resource_timeout, raised for the e2e run: on the 2-core CI
