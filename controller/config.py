@@ -19,8 +19,12 @@ DEFAULTS: dict[str, Any] = {
     "worker-allocation": {"batch-size": None, "delay": None},
     # The DNS domain of the Kubernetes cluster, used in DASK_SCHEDULER_ADDRESS.
     "cluster-domain": "cluster.local",
-    # Port of the operator's Prometheus endpoint (metrics plugin); 0 turns it off.
-    "metrics": {"port": 9090},
+    "metrics": {
+        # Port of the operator's Prometheus endpoint (metrics plugin); 0 turns it off.
+        "port": 9090,
+        # Address that endpoint binds (127.0.0.1 when running outside a pod).
+        "address": "0.0.0.0",
+    },
     # Rewrite `dask-scheduler`/`dask-worker` commands to `dask scheduler`/`dask worker`.
     "legacy-cli-shim": True,
     "scale-down": {
@@ -41,6 +45,21 @@ DEFAULTS: dict[str, Any] = {
     },
     # Plugin names not to load (also DASK_OPERATOR_DISABLE_PLUGINS, comma separated).
     "disable-plugins": [],
+    # Seconds between two idle checks of a DaskCluster with spec.idleTimeout.
+    "idle-check-interval": 5,
+    "autoscaler": {
+        # Seconds between two polls of the adaptive target, unless the DaskAutoscaler sets
+        # spec.pollIntervalSeconds.
+        "poll-interval": 5,
+        # Seconds a lower target must persist before workers are retired, unless the
+        # DaskAutoscaler sets spec.scaleDownStabilizationSeconds.
+        "scale-down-stabilization": 60,
+    },
+    "health": {
+        # The liveness probe fails when an object changed in the API this long ago and the
+        # operator's watch still has not delivered the change. 0 turns the check off.
+        "watch-stall-seconds": 180,
+    },
 }
 
 DEFAULT_BATCH_SIZE = 20

@@ -27,12 +27,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import config, config_extra, names
+from . import config, names
 from .runtime import Runtime
 
 logger = logging.getLogger("dask_operator")
-
-_ = config_extra  # registers health.watch-stall-seconds
 
 
 @dataclass(frozen=True)

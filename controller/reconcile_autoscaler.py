@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any
 
-from . import config, config_extra, names, reconcile
+from . import config, names, reconcile
 from . import status as st
 from .errors import SchedulerUnreachable
 from .kube import now_rfc3339
@@ -31,7 +31,6 @@ AUTOSCALER_PLURAL = "daskautoscalers"
 HISTORY_SECONDS = 3600.0  # longer than any sensible stabilisation window
 HISTORY_ENTRIES = 2000
 
-_ = config_extra  # registers the autoscaler.* defaults
 
 # uid -> polls of this operator process, oldest first (see dask_autoscaler_desired_workers).
 _history: dict[str, list[dict[str, Any]]] = {}

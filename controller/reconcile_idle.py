@@ -17,7 +17,7 @@ import datetime
 import logging
 from typing import Any
 
-from . import config, config_extra, names
+from . import config, names
 from . import status as st
 from .errors import SchedulerUnreachable
 from .reconcile_job import now, parse_time
@@ -27,7 +27,6 @@ from .status_io import write_status
 
 logger = logging.getLogger("dask_operator")
 
-_ = config_extra  # registers idle-check-interval
 
 CONDITION = "Idle"
 

@@ -33,7 +33,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from dask_operator import config, config_extra
+from dask_operator import config
 from dask_operator.errors import RetryLater
 from dask_operator.hookspecs import hookimpl
 from prometheus_client import (
@@ -47,7 +47,6 @@ from prometheus_client import (
 
 logger = logging.getLogger("dask_operator")
 
-_ = config_extra  # registers metrics.address
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
