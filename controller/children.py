@@ -3,8 +3,8 @@
 Drift is defined by a hash of the desired manifest, stored in the child's
 ``kubernetes.dask.org/spec-hash`` annotation. Comparing hashes instead of live objects means
 the operator never fights API-server defaulting. Labels and annotations are not in the hash:
-they are synced in place (``missing_metadata``), so a new label on a DaskCluster reaches its
-running pods without restarting them.
+they are synced in place (``metadata_changes``), so a new label on a DaskCluster reaches its
+running pods without restarting them, and a label removed from it is removed from them.
 """
 
 from __future__ import annotations
@@ -61,18 +61,52 @@ def finalize(
     if isinstance(template, dict):
         labels.apply_metadata(template, inherited, plugin_labels, base)
     pm.hook.dask_modify_manifest(cluster=cluster, component=component, manifest=manifest)
+    record_managed_metadata(manifest)
+    if isinstance(template, dict):
+        record_managed_metadata(template)
     meta["ownerReferences"] = [owner_reference(owner)]
     meta["annotations"][names.ANNOTATION_SPEC_HASH] = spec_hash(manifest, hash_name)
     return manifest
 
 
-def missing_metadata(desired: dict[str, Any], current: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """Labels and annotations of ``desired`` that ``current`` lacks or has with another value."""
-    result: dict[str, dict[str, str]] = {}
+# Bookkeeping annotations: never listed as managed, never removed by a metadata sync.
+_BOOKKEEPING = frozenset({names.ANNOTATION_MANAGED_METADATA, names.ANNOTATION_SPEC_HASH})
+
+
+def record_managed_metadata(manifest: dict[str, Any]) -> None:
+    """Note on ``manifest`` which label and annotation keys the operator sets on it."""
+    meta = manifest.setdefault("metadata", {})
+    annotations = meta.setdefault("annotations", {})
+    managed = {
+        "labels": sorted(meta.get("labels") or {}),
+        "annotations": sorted(k for k in annotations if k not in _BOOKKEEPING),
+    }
+    annotations[names.ANNOTATION_MANAGED_METADATA] = json.dumps(managed, separators=(",", ":"))
+
+
+def managed_keys(current: Mapping[str, Any], part: str) -> set[str]:
+    """The ``part`` ("labels" or "annotations") keys the operator last set on ``current``."""
+    record = (current.get("metadata", {}).get("annotations") or {}).get(names.ANNOTATION_MANAGED_METADATA)
+    try:
+        keys = json.loads(record)[part] if record else []
+    except (ValueError, KeyError, TypeError):
+        return set()  # a hand-edited record: remove nothing rather than guess
+    return {k for k in keys if isinstance(k, str)}
+
+
+def metadata_changes(desired: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, dict[str, str | None]]:
+    """A merge patch of ``metadata`` turning ``current``'s operator-set labels and annotations into
+    ``desired``'s: keys missing or different are set; keys the operator set before (per the
+    managed-metadata record) and no longer wants are removed (``None``). Keys added by others
+    stay. Empty when nothing changes."""
+    result: dict[str, dict[str, str | None]] = {}
     for part in ("labels", "annotations"):
         want: dict[str, str] = desired.get("metadata", {}).get(part) or {}
         have: dict[str, str] = current.get("metadata", {}).get(part) or {}
-        diff = {k: v for k, v in want.items() if have.get(k) != v}
+        diff: dict[str, str | None] = {k: v for k, v in want.items() if have.get(k) != v}
+        for key in managed_keys(current, part) - set(want) - _BOOKKEEPING:
+            if key in have:
+                diff[key] = None
         if diff:
             result[part] = diff
     return result

@@ -32,6 +32,9 @@ COMPONENT_EXTRA = "extra"
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
 # On the default worker group: the cluster's spec.worker.replicas last copied into the group.
 ANNOTATION_CLUSTER_REPLICAS = f"{GROUP}/cluster-replicas"
+# The label and annotation keys the operator set on a child (JSON), so that a key dropped from
+# the parent (or by a plugin) is removed from the child, while keys others added are left alone.
+ANNOTATION_MANAGED_METADATA = f"{GROUP}/managed-metadata"
 
 FIELD_MANAGER = "dask-operator"
 

@@ -126,9 +126,9 @@ async def _ensure_child(rt: Runtime, owner: Manifest, desired: Manifest, *, forc
         await rt.kube.event(owner, "Warning", f"Repaired{kind}", f"{kind} {meta['name']} was changed outside the operator; restored it")
         logger.info("%s: repaired %s", _ref(owner), _ref(desired))
         return live
-    missing = children.missing_metadata(desired, current)
-    if missing:
-        patched = await rt.kube.patch(desired["apiVersion"], kind, meta["namespace"], meta["name"], {"metadata": missing})
+    changes = children.metadata_changes(desired, current)
+    if changes:
+        patched = await rt.kube.patch(desired["apiVersion"], kind, meta["namespace"], meta["name"], {"metadata": changes})
         return patched or current
     return current
 
@@ -352,10 +352,11 @@ async def _sync_scheduler_pods(rt: Runtime, deployment: Manifest, pods: list[Man
             continue
         if st.is_terminating(pod):
             continue
-        missing = children.missing_metadata(template, pod)
-        missing.get("annotations", {}).pop(names.ANNOTATION_SPEC_HASH, None)
-        if missing.get("labels") or missing.get("annotations"):
-            await rt.kube.patch("v1", "Pod", pod["metadata"]["namespace"], pod["metadata"]["name"], {"metadata": missing})
+        # A pod keeps the spec hash it was created with: it tells outdated workers apart.
+        changes = children.metadata_changes(template, pod)
+        changes.get("annotations", {}).pop(names.ANNOTATION_SPEC_HASH, None)
+        if changes.get("labels") or changes.get("annotations"):
+            await rt.kube.patch("v1", "Pod", pod["metadata"]["namespace"], pod["metadata"]["name"], {"metadata": changes})
 
 
 # --- DaskWorkerGroup ------------------------------------------------------------------------------
@@ -462,10 +463,11 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
     for pod in active:  # metadata changes reach running workers in place
         if pod["metadata"]["name"] in deleted:
             continue
-        missing = children.missing_metadata(template, pod)
-        missing.get("annotations", {}).pop(names.ANNOTATION_SPEC_HASH, None)
-        if missing.get("labels") or missing.get("annotations"):
-            await rt.kube.patch("v1", "Pod", namespace, pod["metadata"]["name"], {"metadata": missing})
+        # A pod keeps the spec hash it was created with: it tells outdated workers apart.
+        changes = children.metadata_changes(template, pod)
+        changes.get("annotations", {}).pop(names.ANNOTATION_SPEC_HASH, None)
+        if changes.get("labels") or changes.get("annotations"):
+            await rt.kube.patch("v1", "Pod", namespace, pod["metadata"]["name"], {"metadata": changes})
 
     created = await _create_workers(rt, group, build_pod, plan.create)
 

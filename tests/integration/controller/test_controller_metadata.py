@@ -69,3 +69,20 @@ def test_metadata_propagation_and_updates(operator, kube, wait):
 
     wait(everywhere, timeout=60, message="new label and annotation on every child")
     assert {p["metadata"]["name"] for p in kube.pods("dask.org/cluster-name=simple")} == names_before, "nothing restarted"
+
+    # removing them from the cluster removes them from every child; keys others set stay
+    kube.kubectl("label", "pod", scheduler_pod["name"], "added-by-someone=else")
+    kube.kubectl("label", "daskcluster", "simple", "added-")
+    kube.kubectl("annotate", "daskcluster", "simple", "note-")
+
+    def gone_everywhere() -> bool:
+        metas = [kube.get("service", "simple-scheduler")["metadata"], kube.get("daskworkergroup", "simple-default")["metadata"]]
+        metas += [p["metadata"] for p in kube.pods("dask.org/cluster-name=simple")]
+        return len(metas) == 5 and all("added" not in m["labels"] and "note" not in m.get("annotations", {}) for m in metas)
+
+    wait(gone_everywhere, timeout=60, message="removed label and annotation gone from every child")
+    assert kube.get("pod", scheduler_pod["name"])["metadata"]["labels"]["added-by-someone"] == "else"
+    assert kube.get("daskcluster", "simple")["metadata"]["labels"]["team"] == "data"
+    for pod in kube.pods("dask.org/cluster-name=simple"):
+        assert pod["metadata"]["labels"]["team"] == "data"
+    assert {p["metadata"]["name"] for p in kube.pods("dask.org/cluster-name=simple")} == names_before, "nothing restarted"

@@ -37,7 +37,41 @@ def test_finalize_sets_labels_owner_hash_and_runs_modify_manifest(pm, cluster):
     assert deployment["spec"]["template"]["spec"]["containers"][0]["args"][:2] == ["dask", "scheduler"]
 
 
-def test_missing_metadata():
+def test_metadata_changes_sets_missing_and_different_keys_and_leaves_others_alone():
     desired = {"metadata": {"labels": {"a": "1", "b": "2"}, "annotations": {"x": "y"}}}
     current = {"metadata": {"labels": {"a": "1", "b": "3", "extra": "kept"}}}
-    assert children.missing_metadata(desired, current) == {"labels": {"b": "2"}, "annotations": {"x": "y"}}
+    assert children.metadata_changes(desired, current) == {"labels": {"b": "2"}, "annotations": {"x": "y"}}
+
+
+def test_metadata_changes_removes_keys_the_operator_set_before_and_no_longer_wants():
+    before = {"metadata": {"labels": {"team": "a", "sidecar.istio.io/inject": "true"}, "annotations": {"note": "n"}}}
+    children.record_managed_metadata(before)
+    live = copy.deepcopy(before)
+    live["metadata"]["labels"]["pod-template-hash"] = "abc"  # added by someone else
+    after = {"metadata": {"labels": {"team": "a"}, "annotations": {}}}
+    children.record_managed_metadata(after)
+    changes = children.metadata_changes(after, live)
+    assert changes["labels"] == {"sidecar.istio.io/inject": None}
+    assert changes["annotations"]["note"] is None
+    assert changes["annotations"][names.ANNOTATION_MANAGED_METADATA] == after["metadata"]["annotations"][names.ANNOTATION_MANAGED_METADATA]
+    live["metadata"]["labels"].pop("sidecar.istio.io/inject")
+    live["metadata"]["annotations"] = dict(after["metadata"]["annotations"])
+    assert children.metadata_changes(after, live) == {}
+
+
+def test_metadata_changes_without_a_record_or_with_a_broken_one_removes_nothing():
+    desired = {"metadata": {"labels": {"a": "1"}}}
+    assert children.metadata_changes(desired, {"metadata": {"labels": {"a": "1", "old": "x"}}}) == {}
+    broken = {"metadata": {"labels": {"a": "1", "old": "x"},
+                           "annotations": {names.ANNOTATION_MANAGED_METADATA: "not json"}}}
+    assert children.metadata_changes(desired, broken) == {}
+
+
+def test_finalize_records_the_keys_it_set_on_the_child_and_its_pod_template(pm, cluster):
+    cluster["metadata"]["labels"] = {"team": "data"}
+    deployment = pm.hook.dask_scheduler_build_deployment(cluster=cluster)
+    children.finalize(deployment, pm=pm, cluster=cluster, component=names.COMPONENT_SCHEDULER,
+                      inherited=labels.merge_metadata(cluster["metadata"]), owner=cluster)
+    for meta in (deployment["metadata"], deployment["spec"]["template"]["metadata"]):
+        assert "team" in children.managed_keys({"metadata": meta}, "labels")
+        assert names.ANNOTATION_SPEC_HASH not in children.managed_keys({"metadata": meta}, "annotations")
