@@ -4,7 +4,9 @@ Drift is defined by a hash of the desired manifest, stored in the child's
 ``kubernetes.dask.org/spec-hash`` annotation. Comparing hashes instead of live objects means
 the operator never fights API-server defaulting. Labels and annotations are not in the hash:
 they are synced in place (``metadata_changes``), so a new label on a DaskCluster reaches its
-running pods without restarting them, and a label removed from it is removed from them.
+running pods without restarting them, and a label removed from it is removed from them. The
+exception: pod labels and annotations that ``dask_modify_manifest`` sets are hashed, because
+plugins use them for what only takes effect when a pod is created (sidecar injection).
 """
 
 from __future__ import annotations
@@ -25,15 +27,19 @@ def _strip_metadata(meta: dict[str, Any] | None) -> None:
         meta.pop("annotations", None)
 
 
-def spec_hash(manifest: dict[str, Any], name: str | None = None) -> str:
+def spec_hash(manifest: dict[str, Any], name: str | None = None, pod_metadata: Mapping[str, Any] | None = None) -> str:
     """Hash of what a child must look like, apart from labels and annotations.
 
     ``name``: replaced by a placeholder first, so pods that differ only by name hash the same.
+    ``pod_metadata``: pod labels and annotations that are hashed nevertheless (see
+    :func:`plugin_pod_metadata`); nothing, or nothing in it, leaves the hash as without it.
     """
     body = copy.deepcopy(manifest)
     body.pop("status", None)
     _strip_metadata(body.get("metadata"))
     _strip_metadata(body.get("spec", {}).get("template", {}).get("metadata"))
+    if pod_metadata and any(pod_metadata.values()):
+        body["podMetadataFromPlugins"] = pod_metadata
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     if name:
         text = text.replace(name, "{name}")
@@ -60,13 +66,39 @@ def finalize(
     template = manifest.get("spec", {}).get("template")
     if isinstance(template, dict):
         labels.apply_metadata(template, inherited, plugin_labels, base)
+    pod_meta = _pod_metadata(manifest)
+    before = copy.deepcopy(pod_meta) if pod_meta is not None else None
     pm.hook.dask_modify_manifest(cluster=cluster, component=component, manifest=manifest)
+    from_plugins = plugin_pod_metadata(before, _pod_metadata(manifest))
     record_managed_metadata(manifest)
     if isinstance(template, dict):
         record_managed_metadata(template)
     meta["ownerReferences"] = [owner_reference(owner)]
-    meta["annotations"][names.ANNOTATION_SPEC_HASH] = spec_hash(manifest, hash_name)
+    meta["annotations"][names.ANNOTATION_SPEC_HASH] = spec_hash(manifest, hash_name, from_plugins)
     return manifest
+
+
+def _pod_metadata(manifest: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The metadata a pod is created with: a Pod's own, or its controller's pod template's."""
+    if manifest.get("kind") == "Pod":
+        return manifest.get("metadata") or {}
+    template = (manifest.get("spec") or {}).get("template")
+    return (template.get("metadata") or {}) if isinstance(template, dict) else None
+
+
+def plugin_pod_metadata(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> dict[str, dict[str, str | None]]:
+    """Pod labels and annotations that ``dask_modify_manifest`` added, changed (value) or
+    removed (``None``) -- the ones hashed, so that toggling them re-creates the pods."""
+    result: dict[str, dict[str, str | None]] = {}
+    if before is None or after is None:
+        return result
+    for part in ("labels", "annotations"):
+        old: Mapping[str, str] = before.get(part) or {}
+        new: Mapping[str, str] = after.get(part) or {}
+        changed: dict[str, str | None] = {k: v for k, v in new.items() if old.get(k) != v}
+        changed.update({k: None for k in old if k not in new})
+        result[part] = changed
+    return result
 
 
 # Bookkeeping annotations: never listed as managed, never removed by a metadata sync.

@@ -276,7 +276,10 @@ def dask_modify_manifest(cluster: Manifest, component: str, manifest: Manifest) 
 
     When: last step before every apply/create of a child of a cluster.
     Params: ``cluster`` -- the defaulted DaskCluster; ``component``; ``manifest`` -- mutate it in
-    place. Must be deterministic (it feeds the spec hash).
+    place. Must be deterministic (it feeds the spec hash). Pod labels and annotations set here
+    (on a Pod or a pod template) are part of the spec hash, so changing them re-creates the pods
+    (right for what acts at pod admission, like sidecar injection); labels meant to change in
+    place belong in ``dask_child_labels``.
     Returns: nothing. Pure. Not firstresult.
     """
 

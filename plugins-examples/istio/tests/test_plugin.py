@@ -94,6 +94,16 @@ def test_sidecars_are_injected_into_scheduler_and_workers(pm, dask_cluster, dask
         assert json.loads(meta["annotations"]["proxy.istio.io/config"]) == {"holdApplicationUntilProxyStarts": True}
 
 
+def test_turning_the_mesh_on_or_off_changes_the_scheduler_spec_hash(pm, dask_cluster, dask_render):
+    # Injection acts when a pod is created: the operator must replace the running scheduler.
+    def scheduler_hash(annotations):
+        deployment = dask_render(pm, dask_cluster("c", "ns", annotations=annotations)).get("Deployment")
+        return deployment["metadata"]["annotations"]["kubernetes.dask.org/spec-hash"]
+
+    assert scheduler_hash(ON) != scheduler_hash({})
+    assert scheduler_hash(ON) == scheduler_hash(ON)
+
+
 def test_tls_scheme_follows_the_scheduler_address(pm, dask_cluster, dask_render):
     from dask_operator import hookimpl
 

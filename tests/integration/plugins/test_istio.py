@@ -81,8 +81,19 @@ def test_removing_the_annotation_prunes_the_mesh_objects(ns, istio_operator):
     wait_for(lambda: sorted(r["kind"] for r in ns.get("daskcluster", "opt")["status"].get("resources", []))
              == ["DestinationRule", "PeerAuthentication"], 60, what="status.resources listing the mesh objects")
 
+    def scheduler_labels() -> list[dict[str, str]]:
+        pods = ns.items("pods", "dask.org/cluster-name=opt,dask.org/component=scheduler")
+        return [p["metadata"].get("labels") or {} for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+    wait_for(lambda: [labels.get(plugin.INJECT_LABEL) for labels in scheduler_labels()] == ["true"], 90,
+             what="a scheduler pod created with the sidecar label")
     ns.kubectl("annotate", "daskcluster/opt", f"{plugin.ENABLED}-")
     wait_for(lambda: istio_objects(ns) == [], 60, what="mesh objects pruned")
+    # Injection acts at pod creation: the scheduler is re-created without the label.
+    wait_for(lambda: plugin.INJECT_LABEL not in (ns.get("deployment", "opt-scheduler")["spec"]["template"]["metadata"].get("labels") or {}),
+             60, what=f"the scheduler's pod template without {plugin.INJECT_LABEL}")
+    wait_for(lambda: (found := scheduler_labels()) and all(plugin.INJECT_LABEL not in labels for labels in found), 120,
+             what="the scheduler pod re-created without the sidecar label")
     assert ns.get("daskcluster", "opt")["status"]["resources"] == []
     deleted = {e["message"] for e in ns.events("DeletedPeerAuthentication") + ns.events("DeletedDestinationRule")}
     assert len(deleted) == 2, deleted

@@ -75,3 +75,34 @@ def test_finalize_records_the_keys_it_set_on_the_child_and_its_pod_template(pm, 
     for meta in (deployment["metadata"], deployment["spec"]["template"]["metadata"]):
         assert "team" in children.managed_keys({"metadata": meta}, "labels")
         assert names.ANNOTATION_SPEC_HASH not in children.managed_keys({"metadata": meta}, "annotations")
+
+
+def test_pod_metadata_set_by_dask_modify_manifest_is_hashed_and_other_metadata_is_not(pm, cluster):
+    from dask_operator.hookspecs import hookimpl
+
+    class Injector:
+        @hookimpl
+        def dask_modify_manifest(self, cluster, component, manifest):
+            if component == names.COMPONENT_SCHEDULER and manifest["kind"] == "Deployment":
+                manifest["spec"]["template"]["metadata"]["labels"]["inject"] = "true"
+
+    def scheduler_hash(labels_on_cluster):
+        cluster["metadata"]["labels"] = labels_on_cluster
+        deployment = pm.hook.dask_scheduler_build_deployment(cluster=cluster)
+        children.finalize(deployment, pm=pm, cluster=cluster, component=names.COMPONENT_SCHEDULER,
+                          inherited=labels.merge_metadata(cluster["metadata"]), owner=cluster)
+        return deployment["metadata"]["annotations"][names.ANNOTATION_SPEC_HASH]
+
+    plain = scheduler_hash({"team": "a"})
+    assert scheduler_hash({"team": "b"}) == plain  # user labels change in place
+    pm.register(Injector(), name="injector")
+    assert scheduler_hash({"team": "a"}) != plain  # the plugin's pod label re-creates the pod
+    assert scheduler_hash({"team": "b"}) == scheduler_hash({"team": "a"})
+
+
+def test_plugin_pod_metadata_lists_additions_changes_and_removals():
+    before = {"labels": {"a": "1", "b": "2"}, "annotations": {"x": "1"}}
+    after = {"labels": {"a": "1", "b": "3", "c": "4"}, "annotations": {}}
+    assert children.plugin_pod_metadata(before, after) == {
+        "labels": {"b": "3", "c": "4"}, "annotations": {"x": None}}
+    assert children.plugin_pod_metadata(None, after) == {}
