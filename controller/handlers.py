@@ -1,13 +1,15 @@
 """The kopf layer: the only module with ``@kopf.on.*``. Each handler delegates to reconcile.
 
-DaskCluster and DaskWorkerGroup passes run on resume, create, update, on a timer
+DaskCluster and DaskWorkerGroup passes run on resume, create, update, periodically
 (``reconcile-interval``) and when one of their children changes (a "poke", debounced). The
-passes themselves are level-triggered, so which trigger ran them does not matter.
+passes themselves are level-triggered, so which trigger ran them does not matter. No handler
+needs a finalizer: Dask objects can be deleted while no operator runs.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
@@ -75,11 +77,6 @@ async def cluster_changed(namespace: str | None, name: str, memo: Any, **_: Any)
     await _run(reconcile.reconcile_cluster(memo.runtime, str(namespace), name))
 
 
-@kopf.timer(names.GROUP, names.VERSION, names.CLUSTER_PLURAL, interval=INTERVAL, initial_delay=INTERVAL)
-async def cluster_tick(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    await _run(reconcile.reconcile_cluster(memo.runtime, str(namespace), name))
-
-
 @kopf.on.delete(names.GROUP, names.VERSION, names.CLUSTER_PLURAL, optional=True)
 async def cluster_deleted(body: kopf.Body, memo: Any, **_: Any) -> None:
     await memo.runtime.notify("dask_cluster_deleted", cluster=dict(body))
@@ -95,9 +92,45 @@ async def worker_group_changed(namespace: str | None, name: str, memo: Any, **_:
     await _run(reconcile.reconcile_worker_group(memo.runtime, str(namespace), name))
 
 
-@kopf.timer(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL, interval=INTERVAL, initial_delay=INTERVAL)
-async def worker_group_tick(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    await _run(reconcile.reconcile_worker_group(memo.runtime, str(namespace), name))
+# --- Periodic passes -----------------------------------------------------------------------------
+# Plain asyncio loops (loops.LOOPS) started and stopped by watch events, not kopf timers: a timer
+# puts a finalizer on every DaskCluster and DaskWorkerGroup, so they could not be deleted while
+# no operator runs, and a deletion would wait for a running tick.
+
+
+def _periodic(pass_: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[float]]:
+    async def round_() -> float:
+        try:
+            await pass_()
+        except RetryLater as exc:
+            return exc.delay
+        except BuildError:
+            return 60.0  # reported in status and Events; a plugin fix needs an operator restart
+        except ShuttingDown:
+            pass
+        return INTERVAL
+
+    return round_
+
+
+@kopf.on.event(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
+async def cluster_periodic(type: str | None, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    key = ("DaskClusterPass", str(namespace), name)
+    if type == "DELETED":
+        loops.LOOPS.stop(key)
+        return
+    rt = memo.runtime
+    loops.LOOPS.ensure(key, _periodic(lambda: reconcile.reconcile_cluster(rt, str(namespace), name)), initial_delay=INTERVAL)
+
+
+@kopf.on.event(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
+async def worker_group_periodic(type: str | None, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    key = ("DaskWorkerGroupPass", str(namespace), name)
+    if type == "DELETED":
+        loops.LOOPS.stop(key)
+        return
+    rt = memo.runtime
+    loops.LOOPS.ensure(key, _periodic(lambda: reconcile.reconcile_worker_group(rt, str(namespace), name)), initial_delay=INTERVAL)
 
 
 # --- Children changed: poke the owner's pass ---------------------------------------------------

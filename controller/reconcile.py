@@ -3,7 +3,7 @@
 A pass reads the object, computes every child it wants through the hooks, creates what is
 missing, re-applies what drifted (spec hash), deletes what is no longer wanted, and writes
 status. Nothing depends on which event started the pass; a pass that fails part-way is
-repaired by the next one (change handlers, a timer, and pokes when children change).
+repaired by the next one (change handlers, a periodic loop, and pokes when children change).
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ class Runtime:
         await self.kube.close()
 
     def lock(self, kind: str, namespace: str, name: str) -> asyncio.Lock:
-        """One pass at a time per object: timers, change handlers and pokes may overlap."""
+        """One pass at a time per object: periodic loops, change handlers and pokes may overlap."""
         return self._locks[(kind, namespace, name)]
 
     async def notify(self, hook: str, **kwargs: Any) -> None:

@@ -35,6 +35,9 @@ def test_docs_cluster_becomes_ready_and_computes(operator, kube, wait):
         owner = child["metadata"]["ownerReferences"][0]
         assert (owner["kind"], owner["name"], owner["uid"]) == ("DaskCluster", "simple", cluster["metadata"]["uid"])
     assert service["spec"]["type"] == "NodePort"
+    # no finalizers: Dask objects can be deleted while no operator runs
+    for obj in (kube.get("daskcluster", "simple"), group):
+        assert not obj["metadata"].get("finalizers"), obj["metadata"]["finalizers"]
     pods = kube.pods(WORKERS)
     assert len(pods) == 2
     for pod in pods:

@@ -50,8 +50,7 @@ def phases_in_events(kube: Any, name: str) -> list[str]:
 
 
 def wait_cluster_removed(kube: Any, wait: Any, name: str) -> None:
-    """The operator deletes the cluster at once; it disappears when kopf drops its finalizer,
-    which the core's DaskCluster timers can hold for a minute (see the report of issue 5)."""
+    """The operator deletes the cluster at once; the garbage collector then removes it."""
     wait(lambda: (c := kube.get("daskcluster", name)) is None or c["metadata"].get("deletionTimestamp"),
          timeout=30, message="the operator to delete the cluster")
     wait(lambda: kube.get("daskcluster", name) is None, timeout=120, message="the cluster to be gone")
