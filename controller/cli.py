@@ -14,18 +14,16 @@ from . import __version__, config, names
 from .errors import PluginError
 from .pluginmanager import PluginManager, build_plugin_manager, set_current
 
-# What the core itself needs; built-in and third-party plugins add theirs (dask_rbac_rules).
+# What the core itself calls (kopf included), verb by verb; built-in and third-party plugins add
+# theirs (dask_rbac_rules). The union is the chart's default ClusterRole, which a test checks.
+# With namespace patterns in kopf's options (`--namespace=team-*`), kopf also lists and watches
+# namespaces.
+_ALL_KINDS = (names.CLUSTER_PLURAL, names.WORKER_GROUP_PLURAL, "daskjobs", "daskautoscalers")
 CORE_RBAC_RULES: list[dict[str, Any]] = [
-    {
-        "apiGroups": [names.GROUP],
-        "resources": [names.CLUSTER_PLURAL, names.WORKER_GROUP_PLURAL, "daskjobs", "daskautoscalers"],
-        "verbs": ["get", "list", "watch", "patch", "update"],
-    },
-    {
-        "apiGroups": [names.GROUP],
-        "resources": [f"{p}/status" for p in (names.CLUSTER_PLURAL, names.WORKER_GROUP_PLURAL, "daskjobs", "daskautoscalers")],
-        "verbs": ["get", "patch", "update"],
-    },
+    # patch: kopf's handler state and the core's metadata and owner-reference updates
+    {"apiGroups": [names.GROUP], "resources": [names.CLUSTER_PLURAL, names.WORKER_GROUP_PLURAL], "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": [names.GROUP], "resources": ["daskjobs", "daskautoscalers"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [names.GROUP], "resources": [f"{p}/status" for p in _ALL_KINDS], "verbs": ["patch"]},
     # Owner references with blockOwnerDeletion need update on the owner's finalizers.
     {
         "apiGroups": [names.GROUP],
@@ -33,10 +31,7 @@ CORE_RBAC_RULES: list[dict[str, Any]] = [
         "verbs": ["update"],
     },
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
-    {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
-    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings", "kopfpeerings"], "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]},
 ]
 
 

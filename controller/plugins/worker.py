@@ -86,5 +86,5 @@ def dask_workers_to_retire(
 def dask_rbac_rules() -> list[dict[str, Any]]:
     return [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
-        {"apiGroups": [names.GROUP], "resources": [names.WORKER_GROUP_PLURAL], "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"]},
+        {"apiGroups": [names.GROUP], "resources": [names.WORKER_GROUP_PLURAL], "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
     ]
