@@ -50,9 +50,11 @@ def test_workers_reached_through_their_services_then_everything_goes_with_the_cl
 
     # Workers advertise their Service's name; the scheduler resolves it (through the EndpointSlice,
     # which is what a mesh sees) and it and the other worker reach them on the fixed port.
+    # (A Running worker pod may not have logged yet: Ready does not wait for workers to connect.)
     for worker in workers:
-        log = ns.kubectl("logs", worker)
-        assert re.search(rf"Start worker at:\s+tcp://{worker}\.{ns.name}\.svc\.cluster\.local:8790", log), log[-2000:]
+        started = rf"Start worker at:\s+tcp://{worker}\.{ns.name}\.svc\.cluster\.local:8790"
+        wait_for(lambda w=worker, pattern=started: re.search(pattern, ns.kubectl("logs", w)), 60,
+                 what=f"{worker} to log that it starts at its Service address")
     with Client(f"tcp://{ns.scheduler_ip('mesh')}:8786", timeout=30) as client:
         wait_for(lambda: len(client.scheduler_info()["workers"]) == 2, 60, what="2 workers connected")
         addresses = sorted(client.scheduler_info()["workers"])
