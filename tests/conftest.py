@@ -60,6 +60,34 @@ class Cluster:
     def kubectl_json(self, *args: str) -> dict:  # type: ignore[type-arg]
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
+    def apply_crds(self, *paths: str | Path, field_manager: str = "dask-tests", timeout: float = 60) -> list[str]:
+        """Apply CRD files or directories server-side (idempotent, shared by every suite) and
+        wait until each CRD is Established; the CRD names."""
+        names: list[str] = []
+        for path in paths:
+            proc = self.kubectl("apply", "--server-side", "--force-conflicts", f"--field-manager={field_manager}",
+                                "-f", str(path), "-o", "name", timeout=180)
+            names += [line.split("/", 1)[1] for line in proc.stdout.split()
+                      if line.startswith("customresourcedefinition")]
+        self.wait_established(names, timeout)
+        return names
+
+    def wait_established(self, names: list[str], timeout: float = 60) -> None:
+        """Until every CRD in ``names`` is Established (polled: `kubectl wait` fails on a CRD
+        whose status has no conditions yet)."""
+        deadline = time.monotonic() + timeout
+        pending = list(names)
+        while pending:
+            crds = self.kubectl_json("get", "crds")["items"]
+            established = {c["metadata"]["name"] for c in crds
+                           if any(k["type"] == "Established" and k["status"] == "True"
+                                  for k in c.get("status", {}).get("conditions") or [])}
+            pending = [n for n in names if n not in established]
+            if pending and time.monotonic() > deadline:
+                raise AssertionError(f"CRDs not Established after {timeout} s: {', '.join(pending)}")
+            if pending:
+                time.sleep(0.5)
+
 
 def _bin_dir() -> str:
     proc = subprocess.run(["bash", str(CI / "build-tools.sh")], stdout=subprocess.PIPE, text=True)

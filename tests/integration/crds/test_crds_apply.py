@@ -33,9 +33,7 @@ API = "kubernetes.dask.org/v1"
 def crds(k8s: Any) -> None:
     """Install the CRDs the way the docs' static-manifest route does: client-side apply."""
     k8s.kubectl("apply", "-f", str(CRD_DIR))
-    names = [f"crd/{plural}.kubernetes.dask.org" for plural in CRDS]
-    k8s.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
-    k8s.kubectl("wait", "--for=condition=NamesAccepted", "--timeout=60s", *names)
+    k8s.wait_established([f"{plural}.kubernetes.dask.org" for plural in CRDS])
 
 
 def apply(k8s: Any, namespace: str, manifest: dict[str, Any], *flags: str) -> Any:

@@ -175,24 +175,17 @@ def test_recreated_job_waits_for_the_old_runner(operator: Any, kube: Any, wait: 
 
 
 def test_operator_killed_between_success_and_cluster_deletion(
-    operator: Any, kube: Any, wait: Any, examples: Any, tmp_path: Path
+    operator: Any, kube: Any, wait: Any, examples: Any
 ) -> None:
     """A plugin SIGKILLs the operator right after the Successful status is written (the
     dask_job_phase_changed notification comes before the cluster is deleted)."""
-    entry_points = tmp_path / "entry-points"
-    dist = entry_points / "kill_after_success-0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: kill-after-success\nVersion: 0\n")
-    (dist / "entry_points.txt").write_text("[dask_operator_plugin]\nkill_after_success = kill_after_success\n")
     operator.stop()
-    operator.env["PYTHONPATH"] = f"{HERE / 'kill_after_success'}:{entry_points}"
-    operator.start()
+    operator.start(plugins={"kill_after_success": "kill_after_success"}, python_path=[HERE / "kill_after_success"])
     apply(kube, job_manifest(examples, "crash", "print('done')"))
     wait(lambda: operator.proc.poll() is not None, timeout=240, message="the plugin to kill the operator")
     assert operator.proc.returncode == -9
     assert job_status(kube, "crash")["jobStatus"] == "Successful"
     assert kube.get("daskcluster", "crash") is not None, "killed before the cluster was deleted"
-    del operator.env["PYTHONPATH"]
     operator.start()
     wait_cluster_removed(kube, wait, "crash")
     status = job_status(kube, "crash")

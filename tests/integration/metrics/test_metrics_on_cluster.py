@@ -127,15 +127,10 @@ def test_liveness_reports_the_watches(operator: Any, kube: Any, wait: Any, examp
 def test_liveness_fails_when_a_watch_stream_stalls(operator: Any, kube: Any, wait: Any, examples: Any, tmp_path: Any) -> None:
     """A wedged event stream (a plugin handler that never returns for one cluster) leaves a
     change undelivered; after health.watch-stall-seconds (5 s here) /healthz answers 500."""
-    entry_points = tmp_path / "entry-points"
-    dist = entry_points / "wedge_plugin-0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: wedge-plugin\nVersion: 0\n")
-    (dist / "entry_points.txt").write_text("[dask_operator_plugin]\nwedge = wedge_plugin\n")
     release = tmp_path / "release"
     operator.stop()
-    operator.env["PYTHONPATH"] = f"{Path(__file__).parent / 'wedge_plugin'}:{entry_points}"
-    operator.start(WEDGE_RELEASE=str(release), DASK_KUBERNETES__CONTROLLER__HEALTH__WATCH_STALL_SECONDS="5")
+    operator.start(plugins={"wedge": "wedge_plugin"}, python_path=[Path(__file__).parent / "wedge_plugin"],
+                   WEDGE_RELEASE=str(release), DASK_KUBERNETES__CONTROLLER__HEALTH__WATCH_STALL_SECONDS="5")
 
     def health() -> int:
         try:
@@ -156,5 +151,4 @@ def test_liveness_fails_when_a_watch_stream_stalls(operator: Any, kube: Any, wai
     release.write_text("")  # unwedge: the change is delivered and the probe recovers
     wait(lambda: health() == 200, timeout=60, interval=2, message="the liveness probe to recover")
     operator.stop()
-    del operator.env["PYTHONPATH"]
     operator.start()  # a fresh log for the fixture's no-traceback check (aiohttp logs the 500s)

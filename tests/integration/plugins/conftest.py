@@ -35,17 +35,10 @@ def examples_installed() -> dict[str, str]:
     return {p.name: DISTRIBUTIONS.get(p.name, p.name) for p in example_dirs()}
 
 
-def _apply_crds(k8s: Any, files: list[str], names: list[str]) -> None:
-    for path in files:
-        k8s.kubectl("apply", "--server-side", "--force-conflicts", "-f", path, timeout=180)
-    for name in names:
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
-
-
 @pytest.fixture(scope="session")
 def dask_crds(k8s: Any) -> None:
     """The operator's CRDs from chart/crds/ (server-side apply: idempotent, shared with other suites)."""
-    _apply_crds(k8s, [str(REPO / "chart" / "crds")], ["daskclusters.kubernetes.dask.org", "daskworkergroups.kubernetes.dask.org"])
+    k8s.apply_crds(REPO / "chart" / "crds")
 
 
 def _fetched(project: str) -> list[str]:
@@ -58,8 +51,7 @@ def _fetched(project: str) -> list[str]:
 def istio_crds(k8s: Any) -> list[str]:
     """Istio's real CRDs (istio.io/api), applied; returns the files."""
     files = _fetched("istio")
-    _apply_crds(k8s, files, ["virtualservices.networking.istio.io", "destinationrules.networking.istio.io",
-                             "peerauthentications.security.istio.io", "gateways.networking.istio.io"])
+    k8s.apply_crds(*files)
     return files
 
 
@@ -67,7 +59,7 @@ def istio_crds(k8s: Any) -> list[str]:
 def cert_manager_crds(k8s: Any) -> list[str]:
     """cert-manager's real CRDs (github.com/cert-manager/cert-manager deploy/crds), applied."""
     files = _fetched("cert-manager")
-    _apply_crds(k8s, files, ["certificates.cert-manager.io", "issuers.cert-manager.io"])
+    k8s.apply_crds(*files)
     return files
 
 

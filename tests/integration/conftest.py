@@ -1,37 +1,44 @@
-"""The `operator` fixture: `dask-operator run --standalone --namespace <ns>` as a host process.
+"""Fixtures shared by the integration tests: the operator under test and kubectl helpers.
 
-The operator runs with the test cluster's KUBECONFIG and reaches schedulers through their
-Services' ClusterIPs. Its log goes to a file that is attached to the report of a failed test.
-At the end it gets SIGTERM and must exit cleanly (exit code 0, within 20 s).
+`operator` is `dask-operator run --standalone --namespace <ns>` as a host process, started with
+our plugin testing kit (`dask_operator.testing`, the same one plugin authors use). It runs with
+the local cluster's KUBECONFIG, reaches schedulers through their Services' ClusterIPs, serves
+Prometheus metrics on a free loopback port and uses short windows so the suite stays quick:
+reconcile every 3 s, idle checks every 1 s, autoscaler polls every 1 s with a 10 s scale-down
+stabilisation window. Tests may stop, kill and start it again. Its logs are attached to the
+report of a failed test (by the kit). At the end it gets SIGTERM and must exit cleanly.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
-import signal
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from dask_operator.testing import OperatorProcess
 
-REPO = Path(__file__).resolve().parents[3]
-DASK_OPERATOR = str(Path(sys.executable).with_name("dask-operator"))
-_LOG_KEY = pytest.StashKey[list[Path]]()
+REPO = Path(__file__).resolve().parents[2]
 
-# Fast passes make the suite quick; everything else is the operator's default.
-TEST_CONFIG = {
-    "DASK_KUBERNETES__CONTROLLER__RECONCILE_INTERVAL": "3",
-    # Several operators run on the host at once: no shared metrics port (tests that want one set it).
-    "DASK_KUBERNETES__CONTROLLER__METRICS__PORT": "0",
+FAST = {
+    "DASK_KUBERNETES__CONTROLLER__IDLE_CHECK_INTERVAL": "1",
+    "DASK_KUBERNETES__CONTROLLER__AUTOSCALER__POLL_INTERVAL": "1",
+    "DASK_KUBERNETES__CONTROLLER__AUTOSCALER__SCALE_DOWN_STABILIZATION": "10",
     "DASK_KUBERNETES__CONTROLLER__METRICS__ADDRESS": "127.0.0.1",
 }
+RECONCILE_INTERVAL = 3
+
+os.environ.setdefault("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "20s")
 
 
 def _free_port() -> int:
@@ -41,39 +48,39 @@ def _free_port() -> int:
 
 
 class Operator:
-    """One operator process serving one namespace; can be killed and started again."""
+    """The operator serving one test namespace: one process at a time, restartable."""
 
-    def __init__(self, env: dict[str, str], namespace: str, log_dir: Path) -> None:
+    def __init__(self, runner: Callable[..., OperatorProcess], env: dict[str, str], namespace: str) -> None:
+        self.runner = runner  # the kit's dask_operator_runner: stops and reports every process
         self.env = env
         self.namespace = namespace
-        self.log_dir = log_dir
-        self.logs: list[Path] = []
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
+        self.processes: list[OperatorProcess] = []
+        self.metrics_port = 0
 
-    def start(self, **extra_env: str) -> Operator:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.port = _free_port()
-        log = self.log_dir / f"operator-{len(self.logs) + 1}.log"
-        self.logs.append(log)
-        with open(log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [DASK_OPERATOR, "run", "--standalone", "--namespace", self.namespace,
-                 f"--liveness=http://127.0.0.1:{self.port}/healthz"],
-                env={**self.env, **TEST_CONFIG, **extra_env}, stdout=out, stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"dask-operator exited with {self.proc.returncode}:\n{self.log_text()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"dask-operator did not become live in 60 s:\n{self.log_text()}")
+    @property
+    def process(self) -> OperatorProcess:
+        assert self.processes, "the operator was never started"
+        return self.processes[-1]
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.process.proc
+
+    @property
+    def port(self) -> int:
+        """The port of the liveness endpoint (/healthz)."""
+        return self.process.port
+
+    def start(self, *, plugins: Mapping[str, str] | None = None, python_path: Iterable[str | Path] = (),
+              **extra_env: str) -> Operator:
+        """Start (again), with extra environment and, through the kit, extra plugins
+        (``{entry point name: module}`` found on ``python_path``)."""
+        assert not (self.processes and self.process.running), "already running"
+        self.metrics_port = _free_port()
+        env = {**self.env, **FAST, "DASK_KUBERNETES__CONTROLLER__METRICS__PORT": str(self.metrics_port), **extra_env}
+        self.processes.append(self.runner(self.namespace, env=env, plugins=plugins, python_path=python_path,
+                                          reconcile_interval=RECONCILE_INTERVAL))
+        return self
 
     def kill(self) -> None:
         """SIGKILL: no cleanup at all, as when a node dies."""
@@ -82,55 +89,27 @@ class Operator:
         self.proc.wait(10)
 
     def stop(self) -> int:
-        """SIGTERM and wait; returns the exit code."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                raise AssertionError("dask-operator did not stop within 20 s of SIGTERM") from None
-        return int(self.proc.returncode)
+        """SIGTERM and wait; the exit code."""
+        return self.process.stop()
 
     def log_text(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in self.logs if p.exists())
+        return "\n".join(p.log() for p in self.processes)
 
 
 @pytest.fixture(scope="session")
 def crds(k8s: Any) -> None:
     """The CRDs from chart/crds/, applied server-side (idempotent; shared with other suites)."""
-    k8s.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "chart" / "crds"))
-    for crd in ("daskclusters", "daskworkergroups"):
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}.kubernetes.dask.org", "--timeout=60s")
+    k8s.apply_crds(REPO / "chart" / "crds")
 
 
 @pytest.fixture
-def operator(k8s: Any, crds: None, namespace: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Operator]:
-    env = dict(k8s.env)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    op = Operator(env, namespace, tmp_path)
-    request.node.stash[_LOG_KEY] = op.logs
-    op.start()
-    try:
-        yield op
-    finally:
-        if op.proc is not None and op.proc.poll() is None:
-            code = op.stop()
-            assert code == 0, f"dask-operator exited with {code} after SIGTERM:\n{op.log_text()[-4000:]}"
-            assert "Traceback" not in op.logs[-1].read_text(errors="replace"), "the operator logged a traceback"
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    outcome = yield
-    report = outcome.get_result()
-    if report.failed and report.when in ("call", "teardown"):
-        for log in item.stash.get(_LOG_KEY, []):
-            if log.exists():
-                text = log.read_text(errors="replace")
-                report.sections.append((f"dask-operator log {log.name} (tail)", text[-20000:]))
+def operator(k8s: Any, crds: None, namespace: str, dask_operator_runner: Callable[..., OperatorProcess]) -> Iterator[Operator]:
+    op = Operator(dask_operator_runner, dict(k8s.env), namespace).start()
+    yield op
+    if op.process.running:
+        code = op.stop()
+        assert code == 0, f"dask-operator exited with {code} after SIGTERM:\n{op.process.log()[-4000:]}"
+        assert "Traceback" not in op.process.log(), "the operator logged a traceback"
 
 
 class Kube:
@@ -199,7 +178,37 @@ def wait() -> Any:
     return wait_for
 
 
-os.environ.setdefault("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "20s")
+@pytest.fixture
+def examples() -> Any:
+    """The docs' manifests without their namespace (each test has its own)."""
+
+    def load(name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = copy.deepcopy(yaml.safe_load((REPO / "examples" / name).read_text()))
+        obj["metadata"].pop("namespace", None)
+        return obj
+
+    return load
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text format -> {'name{label="v",...}': value} (labels as printed)."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = re.match(r"^(\S+?(?:\{.*\})?)\s+(\S+)$", line)
+        if match:
+            samples[match.group(1)] = float(match.group(2))
+    return samples
+
+
+@pytest.fixture
+def scrape(operator: Operator) -> Any:
+    def get() -> dict[str, float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5) as r:
+            return parse_metrics(r.read().decode())
+
+    return get
 
 
 TEST_PLUGIN = REPO / "tests" / "unit" / "dask_operator" / "fixtures" / "test_plugin"
