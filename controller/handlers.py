@@ -113,24 +113,23 @@ def _periodic(pass_: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[fl
     return round_
 
 
-@kopf.on.event(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
-async def cluster_periodic(type: str | None, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    key = ("DaskClusterPass", str(namespace), name)
+def _keep_passing(type: str | None, key: loops.Key, pass_: Callable[[], Awaitable[None]]) -> None:
     if type == "DELETED":
         loops.LOOPS.stop(key)
-        return
-    rt = memo.runtime
-    loops.LOOPS.ensure(key, _periodic(lambda: reconcile.reconcile_cluster(rt, str(namespace), name)), initial_delay=INTERVAL)
+    else:
+        loops.LOOPS.ensure(key, _periodic(pass_), initial_delay=INTERVAL)
+
+
+@kopf.on.event(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
+async def cluster_periodic(type: str | None, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    rt, ns = memo.runtime, str(namespace)
+    _keep_passing(type, ("DaskClusterPass", ns, name), lambda: reconcile.reconcile_cluster(rt, ns, name))
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
 async def worker_group_periodic(type: str | None, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    key = ("DaskWorkerGroupPass", str(namespace), name)
-    if type == "DELETED":
-        loops.LOOPS.stop(key)
-        return
-    rt = memo.runtime
-    loops.LOOPS.ensure(key, _periodic(lambda: reconcile.reconcile_worker_group(rt, str(namespace), name)), initial_delay=INTERVAL)
+    rt, ns = memo.runtime, str(namespace)
+    _keep_passing(type, ("DaskWorkerGroupPass", ns, name), lambda: reconcile.reconcile_worker_group(rt, ns, name))
 
 
 # --- Children changed: poke the owner's pass ---------------------------------------------------

@@ -53,6 +53,7 @@ __all__ = [
     "render_cluster",
     "run_operator",
     "running",
+    "wait_for",
 ]
 
 
@@ -453,6 +454,19 @@ def run_operator(
             process.stop()
             raise
     return process
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 120, interval: float = 1, message: str = "condition") -> Any:
+    """Call ``predicate`` every ``interval`` seconds until it returns something truthy, and return
+    that; after ``timeout`` seconds fail with an AssertionError naming ``message`` and the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message} (last: {last!r})")
 
 
 # --- pytest fixtures ----------------------------------------------------------------------------------

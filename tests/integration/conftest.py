@@ -18,7 +18,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 import pytest
 import yaml
-from dask_operator.testing import OperatorProcess
+from dask_operator.testing import OperatorProcess, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -154,18 +153,6 @@ class Kube:
         svc = self.get("service", f"{cluster}-scheduler")
         assert svc is not None
         return f"tcp://{svc['spec']['clusterIP']}:8786"
-
-
-def wait_for(predicate: Any, timeout: float = 120, interval: float = 1, message: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail with ``message`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message} (last: {last!r})")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +51,6 @@ class Namespace:
         service = self.get("service", f"{cluster}-scheduler")
         assert service is not None
         return str(service["spec"]["clusterIP"])
-
-
-def wait_for(predicate: Any, timeout: float = 120, interval: float = 1, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
 def cluster_manifest(name: str, namespace: str, *, workers: int = 1, annotations: dict[str, str] | None = None) -> dict[str, Any]:

@@ -10,12 +10,12 @@ import base64
 from pathlib import Path
 
 import pytest
-from dask_operator.testing import make_cluster, make_worker_group
+from dask_operator.testing import make_cluster, make_worker_group, wait_for
 from dask_operator_cert_manager import plugin
 from distributed import Client
 from distributed.comm import CommClosedError, connect
 from distributed.security import Security
-from plugin_helpers import SelfSignedCA, cluster_manifest, wait_for
+from plugin_helpers import SelfSignedCA, cluster_manifest
 
 pytestmark = pytest.mark.cluster
 PLUGINS = {"cert_manager": "dask_operator_cert_manager.plugin"}
@@ -59,21 +59,21 @@ def test_tls_cluster_waits_for_its_certificate_then_computes_only_with_credentia
     ns.apply(cluster_manifest("secure", ns.name, workers=1, annotations={plugin.ISSUER: "dask-ca"}))
 
     # The operator asks for the Certificate and waits for its Secret: condition, Event, no scheduler.
-    certificate = wait_for(lambda: ns.get("certificates.cert-manager.io", "secure-dask-tls"), 60, what="the Certificate")
+    certificate = wait_for(lambda: ns.get("certificates.cert-manager.io", "secure-dask-tls"), 60, message="the Certificate")
     cluster = ns.get("daskcluster", "secure")
     assert [r["uid"] for r in certificate["metadata"]["ownerReferences"]] == [cluster["metadata"]["uid"]]
     assert certificate["spec"]["issuerRef"]["name"] == "dask-ca"
-    waiting = wait_for(lambda: ns.condition("daskcluster", "secure", "PrerequisitesReady"), 60, what="PrerequisitesReady")
+    waiting = wait_for(lambda: ns.condition("daskcluster", "secure", "PrerequisitesReady"), 60, message="PrerequisitesReady")
     assert waiting["status"] == "False" and waiting["reason"] == "WaitingForPrerequisites"
     assert "Secret secure-dask-tls" in waiting["message"]
     assert ns.get("daskcluster", "secure")["status"]["phase"] == "Pending"
-    assert wait_for(lambda: ns.events("WaitingForPrerequisites"), 30, what="a WaitingForPrerequisites Event")
+    assert wait_for(lambda: ns.events("WaitingForPrerequisites"), 30, message="a WaitingForPrerequisites Event")
     assert ns.get("deployment", "secure-scheduler") is None and ns.names("pods") == []
     # A worker group added meanwhile waits too (its Pods would need the Secret).
     extra = make_worker_group(make_cluster("secure", ns.name), "extra", workers=1)
     extra["metadata"] = {"name": extra["metadata"]["name"]}  # as a user writes it: no uid, no generation
     ns.apply(extra)
-    waiting_group = wait_for(lambda: ns.condition("daskworkergroup", "secure-extra", "Ready"), 60, what="the group's status")
+    waiting_group = wait_for(lambda: ns.condition("daskworkergroup", "secure-extra", "Ready"), 60, message="the group's status")
     assert waiting_group["reason"] == "WaitingForPrerequisites" and "Secret secure-dask-tls" in waiting_group["message"]
     assert ns.names("pods") == []
 
@@ -97,7 +97,7 @@ def test_tls_cluster_waits_for_its_certificate_then_computes_only_with_credentia
     security = Security(tls_ca_file=str(tmp_path / "ca.crt"), tls_client_cert=str(tmp_path / "tls.crt"),
                         tls_client_key=str(tmp_path / "tls.key"), require_encryption=True)
     with Client(address, security=security, timeout=30) as client:
-        wait_for(lambda: len(client.scheduler_info()["workers"]) == 2, 90, what="both groups' workers connected")
+        wait_for(lambda: len(client.scheduler_info()["workers"]) == 2, 90, message="both groups' workers connected")
         assert all(a.startswith("tls://") for a in client.scheduler_info()["workers"])
         assert client.submit(sum, [1, 2, 39]).result(timeout=60) == 42
 
@@ -109,6 +109,6 @@ def test_tls_cluster_waits_for_its_certificate_then_computes_only_with_credentia
 
     # Removing the annotation deletes the Certificate and returns the cluster to plain TCP.
     ns.kubectl("annotate", "daskcluster/secure", f"{plugin.ISSUER}-")
-    wait_for(lambda: ns.get("certificates.cert-manager.io", "secure-dask-tls") is None, 60, what="the Certificate pruned")
+    wait_for(lambda: ns.get("certificates.cert-manager.io", "secure-dask-tls") is None, 60, message="the Certificate pruned")
     wait_for(lambda: (ns.get("daskcluster", "secure")["status"].get("schedulerAddress") or "").startswith("tcp://"), 60,
-             what="a tcp:// scheduler address")
+             message="a tcp:// scheduler address")

@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from dask_operator.testing import wait_for
 from dask_operator_istio import plugin
 from distributed import Client
-from plugin_helpers import cluster_manifest, wait_for
+from plugin_helpers import cluster_manifest
 
 pytestmark = pytest.mark.cluster
 PLUGINS = {"istio": "dask_operator_istio.plugin"}
@@ -37,7 +38,7 @@ def test_workers_reached_through_their_services_then_everything_goes_with_the_cl
         ["DestinationRule/mesh-scheduler", "PeerAuthentication/mesh-dask", "VirtualService/mesh-dashboard"]
         + [f"{kind}/{w}" for w in workers for kind in ("EndpointSlice", "Service")]
     )
-    wait_for(lambda: istio_objects(ns) == expected, 60, what=f"mesh objects {expected}")
+    wait_for(lambda: istio_objects(ns) == expected, 60, message=f"mesh objects {expected}")
     cluster = ns.get("daskcluster", "mesh")
     uid = cluster["metadata"]["uid"]
     for item in ns.items(MESH_KINDS + ",services,endpointslices", "dask.org/component=istio"):
@@ -54,9 +55,9 @@ def test_workers_reached_through_their_services_then_everything_goes_with_the_cl
     for worker in workers:
         started = rf"Start worker at:\s+tcp://{worker}\.{ns.name}\.svc\.cluster\.local:8790"
         wait_for(lambda w=worker, pattern=started: re.search(pattern, ns.kubectl("logs", w)), 60,
-                 what=f"{worker} to log that it starts at its Service address")
+                 message=f"{worker} to log that it starts at its Service address")
     with Client(f"tcp://{ns.scheduler_ip('mesh')}:8786", timeout=30) as client:
-        wait_for(lambda: len(client.scheduler_info()["workers"]) == 2, 60, what="2 workers connected")
+        wait_for(lambda: len(client.scheduler_info()["workers"]) == 2, 60, message="2 workers connected")
         addresses = sorted(client.scheduler_info()["workers"])
         pod_ips = [ns.get("pod", w)["status"]["podIP"] for w in workers]
         assert addresses == sorted(f"tcp://{ip}:8790" for ip in pod_ips)
@@ -66,36 +67,36 @@ def test_workers_reached_through_their_services_then_everything_goes_with_the_cl
 
     # Scaling down prunes the Service and EndpointSlice of the worker that went.
     ns.kubectl("scale", "daskworkergroup/mesh-default", "--replicas=1")
-    wait_for(lambda: len(ns.names("pods", "dask.org/component=worker")) == 1, 120, what="one worker")
+    wait_for(lambda: len(ns.names("pods", "dask.org/component=worker")) == 1, 120, message="one worker")
     remaining = ns.names("pods", "dask.org/component=worker")[0]
-    wait_for(lambda: ns.names("services", "dask.org/component=istio") == [remaining], 60, what="one worker Service")
-    wait_for(lambda: ns.names("endpointslices", "dask.org/component=istio") == [remaining], 60, what="one EndpointSlice")
+    wait_for(lambda: ns.names("services", "dask.org/component=istio") == [remaining], 60, message="one worker Service")
+    wait_for(lambda: ns.names("endpointslices", "dask.org/component=istio") == [remaining], 60, message="one EndpointSlice")
 
     # Deleting the cluster garbage-collects everything the plugin asked for.
     ns.kubectl("delete", "daskcluster/mesh", "--wait=false")
-    wait_for(lambda: istio_objects(ns) == [], 120, what="no mesh objects after the cluster is deleted")
+    wait_for(lambda: istio_objects(ns) == [], 120, message="no mesh objects after the cluster is deleted")
 
 
 def test_removing_the_annotation_prunes_the_mesh_objects(ns, istio_operator):
     ns.apply(cluster_manifest("opt", ns.name, workers=0, annotations={plugin.ENABLED: "true"}))
-    wait_for(lambda: istio_objects(ns) == ["DestinationRule/opt-scheduler", "PeerAuthentication/opt-dask"], 90, what="mesh objects")
+    wait_for(lambda: istio_objects(ns) == ["DestinationRule/opt-scheduler", "PeerAuthentication/opt-dask"], 90, message="mesh objects")
     # The pass applies plugin objects first and writes status at its end.
     wait_for(lambda: sorted(r["kind"] for r in ns.get("daskcluster", "opt")["status"].get("resources", []))
-             == ["DestinationRule", "PeerAuthentication"], 60, what="status.resources listing the mesh objects")
+             == ["DestinationRule", "PeerAuthentication"], 60, message="status.resources listing the mesh objects")
 
     def scheduler_labels() -> list[dict[str, str]]:
         pods = ns.items("pods", "dask.org/cluster-name=opt,dask.org/component=scheduler")
         return [p["metadata"].get("labels") or {} for p in pods if not p["metadata"].get("deletionTimestamp")]
 
     wait_for(lambda: [labels.get(plugin.INJECT_LABEL) for labels in scheduler_labels()] == ["true"], 90,
-             what="a scheduler pod created with the sidecar label")
+             message="a scheduler pod created with the sidecar label")
     ns.kubectl("annotate", "daskcluster/opt", f"{plugin.ENABLED}-")
-    wait_for(lambda: istio_objects(ns) == [], 60, what="mesh objects pruned")
+    wait_for(lambda: istio_objects(ns) == [], 60, message="mesh objects pruned")
     # Injection acts at pod creation: the scheduler is re-created without the label.
     wait_for(lambda: plugin.INJECT_LABEL not in (ns.get("deployment", "opt-scheduler")["spec"]["template"]["metadata"].get("labels") or {}),
-             60, what=f"the scheduler's pod template without {plugin.INJECT_LABEL}")
+             60, message=f"the scheduler's pod template without {plugin.INJECT_LABEL}")
     wait_for(lambda: (found := scheduler_labels()) and all(plugin.INJECT_LABEL not in labels for labels in found), 120,
-             what="the scheduler pod re-created without the sidecar label")
+             message="the scheduler pod re-created without the sidecar label")
     assert ns.get("daskcluster", "opt")["status"]["resources"] == []
     deleted = {e["message"] for e in ns.events("DeletedPeerAuthentication") + ns.events("DeletedDestinationRule")}
     assert len(deleted) == 2, deleted

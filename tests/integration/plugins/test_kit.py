@@ -7,9 +7,9 @@ annotation; rendering the same DaskCluster through the same plugins must give th
 from __future__ import annotations
 
 import pytest
-from dask_operator.testing import make_plugin_manager, render_cluster
+from dask_operator.testing import make_plugin_manager, render_cluster, wait_for
 from dask_operator_istio import plugin as istio
-from plugin_helpers import cluster_manifest, wait_for
+from plugin_helpers import cluster_manifest
 
 pytestmark = pytest.mark.cluster
 HASH = "kubernetes.dask.org/spec-hash"
@@ -19,7 +19,7 @@ def test_rendered_children_match_the_operators(examples_installed, dask_crds, is
     dask_operator_runner(ns.name, plugins={"istio": "dask_operator_istio.plugin"}, only=True)
     ns.apply(cluster_manifest("same", ns.name, workers=1, annotations={istio.ENABLED: "true"}))
     ns.kubectl("wait", "--for=condition=Ready", "daskcluster/same", "--timeout=180s")
-    wait_for(lambda: ns.items("endpointslices", "dask.org/component=istio"), 60, what="the worker's EndpointSlice")
+    wait_for(lambda: ns.items("endpointslices", "dask.org/component=istio"), 60, message="the worker's EndpointSlice")
 
     live_cluster = ns.get("daskcluster", "same")
     live_workers = ns.items("pods", "dask.org/component=worker")
