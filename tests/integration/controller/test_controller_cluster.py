@@ -83,6 +83,18 @@ def test_kubectl_scale_daskcluster_scales_the_default_group(operator, kube, wait
     assert cluster["status"]["replicas"] == 4
 
 
+def assert_no_worker_restarted(kube) -> None:
+    """A restarted worker lost its data outside the operator's control; say why, with its log."""
+    for pod in kube.pods(WORKERS):
+        for status in pod["status"].get("containerStatuses") or []:
+            if status.get("restartCount"):
+                name = pod["metadata"]["name"]
+                previous = kube.kubectl("logs", name, "--previous", check=False)
+                raise AssertionError(f"worker {name} restarted {status['restartCount']} times; "
+                                     f"last state {status.get('lastState')}; previous log:\n"
+                                     f"{(previous.stdout + previous.stderr)[-4000:]}")
+
+
 def test_scale_up_and_down_keeps_persisted_data(operator, kube, wait):
     kube.kubectl("apply", "-f", str(EXAMPLES / "cluster.yaml"))
     kube.wait_ready("simple")
@@ -95,6 +107,7 @@ def test_scale_up_and_down_keeps_persisted_data(operator, kube, wait):
         client.gather(futures)  # 100 keys in memory, spread over the 5 workers
         holders = {w for addrs in client.who_has(futures).values() for w in addrs}
         assert len(holders) > 1
+        assert_no_worker_restarted(kube)
 
         kube.kubectl("scale", "daskworkergroup", "simple-default", "--replicas=3")
         wait(lambda: len(kube.pods(WORKERS, include_terminating=True)) == 3, timeout=120, message="exactly 3 worker pods")
