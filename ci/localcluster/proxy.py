@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -50,28 +51,40 @@ def headless_records(slices: list[Obj]) -> list[tuple[str, str | None]]:
     return sorted(set(out), key=lambda r: r[0])
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    """Copy ``src`` to ``dst`` until EOF, then half-close ``dst``.
+
+    Plain non-blocking sockets and ``loop.sock_*``: a waiting copy is always registered with the
+    event loop (asyncio streams pause reading under back-pressure, and a connection whose both
+    sides were paused was once garbage-collected mid-stream, stalling a client's watch).
+    """
+    loop = asyncio.get_running_loop()
     try:
         while True:
-            data = await reader.read(65536)
+            data = await loop.sock_recv(src, 65536)
             if not data:
                 break
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (ConnectionError, OSError):
+            await loop.sock_sendall(dst, data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+    except OSError:
         # A reset on one side must reach the other: left open, a peer that only listens
         # (e.g. a Dask scheduler holding a dead worker's connection) would never notice.
-        writer.close()
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class Listener:
+    """One ClusterIP:port, forwarding each connection to a ready endpoint (round robin)."""
+
     def __init__(self, proxy: ServiceProxy, key: Key, port_name: str) -> None:
         self.proxy = proxy
         self.key = key
         self.port_name = port_name
-        self.server: asyncio.AbstractServer | None = None
+        self._sock: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
+        self._connections: set[asyncio.Task[None]] = set()  # strong references while they run
         self._rr = itertools.count()
 
     def targets(self) -> list[tuple[str, int]]:
@@ -79,28 +92,68 @@ class Listener:
             return [("127.0.0.1", self.proxy.cfg.ports.apiserver)]
         return ready_endpoints(self.proxy.slices_of(self.key), self.port_name)
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        targets = self.targets()
-        upstream = None
-        if targets:
-            start = next(self._rr)
-            for i in range(len(targets)):
-                host, port = targets[(start + i) % len(targets)]
-                try:
-                    upstream = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
-                    break
-                except (OSError, asyncio.TimeoutError):
-                    continue
-        if upstream is None:
-            writer.close()
-            return
-        up_reader, up_writer = upstream
+    def listen(self, host: str, port: int) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(128)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        self._accepting = asyncio.get_running_loop().create_task(self._accept(sock))
+
+    def close(self) -> None:
+        """Stop accepting; established connections go on, as with kube-proxy. The listening
+        socket is closed by the accept task once its pending accept is withdrawn (closing a
+        socket the event loop still watches could hit a reused descriptor)."""
+        if self._accepting is not None:
+            self._accepting.cancel()
+
+    async def _accept(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    client, _ = await loop.sock_accept(sock)
+                except OSError as err:
+                    log.warning("accept on %s/%s: %s", *self.key, err)
+                    await asyncio.sleep(0.1)
+                    continue
+                client.setblocking(False)
+                task = loop.create_task(self.handle(client))
+                self._connections.add(task)
+                task.add_done_callback(self._connections.discard)
         finally:
-            for w in (writer, up_writer):
-                with contextlib.suppress(Exception):
-                    w.close()
+            sock.close()
+
+    async def _connect(self) -> socket.socket | None:
+        loop = asyncio.get_running_loop()
+        targets = self.targets()
+        start = next(self._rr)
+        for i in range(len(targets)):
+            host, port = targets[(start + i) % len(targets)]
+            upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            upstream.setblocking(False)
+            try:
+                await asyncio.wait_for(loop.sock_connect(upstream, (host, port)), 5)
+                return upstream
+            except (OSError, asyncio.TimeoutError):
+                upstream.close()
+        return None
+
+    async def handle(self, client: socket.socket) -> None:
+        upstream = None
+        try:
+            upstream = await self._connect()
+            if upstream is not None:
+                await asyncio.gather(_pipe(client, upstream), _pipe(upstream, client))
+        finally:
+            for sock in (client, upstream):
+                if sock is not None:
+                    sock.close()
 
 
 class ServiceProxy:
@@ -164,8 +217,7 @@ class ServiceProxy:
         want = self.desired()
         for addr, listener in list(self.listeners.items()):
             if want.get(addr) != (listener.key, listener.port_name):
-                if listener.server:
-                    listener.server.close()
+                listener.close()
                 del self.listeners[addr]
         wanted_ips = {ip for ip, _ in want} | {ip for key, svc in self.services.items()
                                                 for ip in [(svc.get("spec") or {}).get("clusterIP")]
@@ -180,10 +232,11 @@ class ServiceProxy:
                 continue
             listener = Listener(self, key, name)
             try:
-                listener.server = await asyncio.start_server(listener.handle, addr[0], addr[1],
-                                                             reuse_address=True)
+                listener.listen(addr[0], addr[1])
             except OSError as err:
+                # e.g. the previous listener's socket is still closing: try again shortly
                 log.warning("cannot listen on %s:%s for %s/%s: %s", *addr, *key, err)
+                asyncio.get_running_loop().call_later(1, self._dirty.set)
                 continue
             self.listeners[addr] = listener
         headless = {key: headless_records(self.slices_of(key)) for key, svc in self.services.items()
