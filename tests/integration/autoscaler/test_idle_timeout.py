@@ -5,6 +5,7 @@ when the scheduler has been idle."""
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -31,8 +32,12 @@ def test_idle_cluster_is_deleted_after_its_timeout(operator: Any, kube: Any, wai
     assert status["idleSince"].endswith("Z") and "idle since " + status["idleSince"] in idle["message"]
     wait(lambda: (c := kube.get("daskcluster", "simple")) is None or c["metadata"].get("deletionTimestamp"),
          timeout=40, message="the idle cluster to be deleted")
+    # Not before idleSince + 10 s (the scheduler may have been idle before the test saw Ready;
+    # idleSince has 1 s resolution), and within 30 s (+5 for polling) of readiness.
+    idle_since = datetime.strptime(status["idleSince"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert time.time() - idle_since.timestamp() >= 10 - 1, status["idleSince"]
     elapsed = time.monotonic() - ready_at
-    assert 10 <= elapsed <= 30 + 5, elapsed  # timeout 10 s, measured from readiness (checks every 1 s)
+    assert elapsed <= 30 + 5, elapsed
     event = [e for e in kube.events("IdleTimeout") if e["involvedObject"]["name"] == "simple"]
     assert event and "idleTimeout 10 s" in event[0]["message"]
 
