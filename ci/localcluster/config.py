@@ -20,6 +20,8 @@ if not 0 <= INSTANCE <= 9:
     raise SystemExit("DASK_LOCALCLUSTER_INSTANCE must be 0..9")
 NODE_NAME = "local-node"
 BRIDGE = f"dkbr{INSTANCE}"
+# Fixed, locally administered: see network.ensure_bridge for why the bridge needs its own MAC.
+BRIDGE_MAC = f"02:64:6b:62:72:{INSTANCE:02x}"
 BRIDGE_IP = f"10.{244 + INSTANCE}.0.1"
 POD_CIDR = f"10.{244 + INSTANCE}.0.0/16"
 POD_PREFIX_LEN = 16

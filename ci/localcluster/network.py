@@ -14,7 +14,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from .config import BRIDGE, BRIDGE_IP, NETNS_PREFIX, POD_CIDR, POD_PREFIX_LEN, VETH_PREFIX
+from .config import (
+    BRIDGE,
+    BRIDGE_IP,
+    BRIDGE_MAC,
+    NETNS_PREFIX,
+    POD_CIDR,
+    POD_PREFIX_LEN,
+    VETH_PREFIX,
+)
 
 NETNS_ETC = Path("/etc/netns")
 
@@ -37,6 +45,12 @@ def link_exists(name: str) -> bool:
 def ensure_bridge() -> None:
     if not link_exists(BRIDGE):
         ip("link", "add", BRIDGE, "type", "bridge")
+    # Without an address of its own, a Linux bridge takes the lowest MAC among its ports, so it
+    # changes whenever a pod's veth comes or goes. Pods keep the old MAC for their gateway in
+    # their ARP cache and their packets to Services and the host are dropped until it expires:
+    # connections stall for tens of seconds (watches, probes, heartbeats). A set address stays.
+    if f"link/ether {BRIDGE_MAC} " not in ip("link", "show", BRIDGE).stdout:
+        ip("link", "set", BRIDGE, "address", BRIDGE_MAC)
     addrs = ip("-o", "-4", "addr", "show", "dev", BRIDGE).stdout
     if f"inet {BRIDGE_IP}/{POD_PREFIX_LEN}" not in addrs:
         ip("addr", "add", f"{BRIDGE_IP}/{POD_PREFIX_LEN}", "dev", BRIDGE)

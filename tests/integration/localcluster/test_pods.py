@@ -307,3 +307,26 @@ def test_volume_over_the_checkout_keeps_the_emulated_image(kubectl, namespace):
     listing = kubectl("logs", "-n", namespace, "shadow").stdout
     assert "'mine'" in listing
     assert not (Path(parent) / "mine").exists()  # written into the volume, not the host
+
+
+def test_pods_keep_reaching_the_gateway_while_other_pods_come_and_go(k8s, kubectl, namespace):
+    """The bridge keeps one MAC address. A Linux bridge without one takes the lowest MAC of its
+    ports, so it would change as pods' veths come and go, and a running pod's cached gateway
+    MAC would go stale: its packets to Services and the host were dropped for tens of seconds."""
+    bridge = k8s.local_config["bridge"]
+    gateway = k8s.local_config["bridge_ip"]
+    mac_before = open(f"/sys/class/net/{bridge}/address").read().strip()
+    run_pod(kubectl, namespace, "steady", "sleep", "600", restart="Always")
+    wait_phase(kubectl, namespace, "steady", {"Running"})
+    reach = ("import os, socket; socket.create_connection((os.environ['KUBERNETES_SERVICE_HOST'], "
+             "int(os.environ['KUBERNETES_SERVICE_PORT'])), timeout=3).close(); print(open('/proc/net/arp').read())")
+    kubectl("exec", "-n", namespace, "steady", "--", "python", "-c", reach)
+    for i in range(4):  # each new veth has a random MAC; some will sort below the first ones
+        run_pod(kubectl, namespace, f"churn-{i}", "sleep", "600", restart="Always")
+    for i in range(4):
+        wait_phase(kubectl, namespace, f"churn-{i}", {"Running"})
+    kubectl("delete", "pod", "-n", namespace, "--wait=true", *[f"churn-{i}" for i in range(4)])
+    assert open(f"/sys/class/net/{bridge}/address").read().strip() == mac_before
+    arp = kubectl("exec", "-n", namespace, "steady", "--", "python", "-c", reach, timeout=30).stdout
+    gateway_macs = [row[3] for row in map(str.split, arp.splitlines()[1:]) if row and row[0] == gateway]
+    assert gateway_macs == [mac_before]
