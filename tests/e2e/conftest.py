@@ -82,9 +82,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
 @pytest.fixture(autouse=True)
 def patient_resource_timeout() -> Iterator[None]:
     """KubeCluster's default 60 s resource_timeout, raised for the e2e run: on the 2-core CI
-    machine the whole control plane, the operator pod and every Dask process share two cores,
-    and the apiserver has been seen to stall requests for up to a minute. Tests of the timeout
-    itself pass resource_timeout explicitly."""
+    machine the whole control plane, the operator pod and every Dask process share two cores.
+    Tests of the timeout itself pass resource_timeout explicitly."""
     import dask.config
 
     with dask.config.set({"kubernetes.resource-timeout": 180}):
