@@ -30,6 +30,11 @@ KUBERNETES_SERVICE_IP = f"10.0.{INSTANCE}.1"
 NETNS_PREFIX = "dkpod-" if INSTANCE == 0 else f"dk{INSTANCE}pod-"
 VETH_PREFIX = "dkv" if INSTANCE == 0 else f"dk{INSTANCE}v"
 CLUSTER_DOMAIN = "cluster.local"
+# The node's InternalIP; NodePorts listen there (host only: pods have their own loopback).
+NODE_IP = "127.0.0.1"
+# Disjoint per instance so side-by-side clusters never compete for a port, and below the
+# kernel's ephemeral range (32768+) so a client socket rarely holds one.
+NODE_PORT_RANGE = f"{30000 + 270 * INSTANCE}-{30269 + 270 * INSTANCE}"
 K8S_VERSION = os.environ.get("K8S_VERSION", "1.36.3")
 
 

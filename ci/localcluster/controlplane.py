@@ -26,6 +26,7 @@ from . import network, pki, procs
 from .config import (
     BRIDGE_IP,
     KUBERNETES_SERVICE_IP,
+    NODE_PORT_RANGE,
     REPO_ROOT,
     SERVICE_CIDR,
     ClusterConfig,
@@ -243,6 +244,7 @@ def _start(cfg: ClusterConfig) -> None:
         f"--service-account-key-file={p / 'sa.pub'}",
         f"--service-account-signing-key-file={p / 'sa.key'}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
+        f"--service-node-port-range={NODE_PORT_RANGE}",
         "--authorization-mode=Node,RBAC", "--allow-privileged=true",
         "--endpoint-reconciler-type=none",
         "--kubelet-preferred-address-types=InternalIP",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import dns, execstream, network, portforward
-from .config import K8S_VERSION, KUBERNETES_SERVICE_IP, ClusterConfig
+from .config import K8S_VERSION, KUBERNETES_SERVICE_IP, NODE_IP, ClusterConfig
 from .controlplane import CREATED_PATHS
 from .kube import ApiError, Client, informer
 from .pods import PodWorker, now
@@ -181,7 +181,7 @@ class Kubelet:
             "conditions": [{"type": c, "status": s, "reason": r, "message": r,
                             "lastHeartbeatTime": t, "lastTransitionTime": self._node_started}
                            for c, s, r in conds],
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+            "addresses": [{"type": "InternalIP", "address": NODE_IP},
                           {"type": "Hostname", "address": self.node}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": self.cfg.ports.kubelet}},
             "nodeInfo": {

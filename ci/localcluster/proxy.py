@@ -1,8 +1,10 @@
 """A userspace kube-proxy: every Service ClusterIP:port (TCP) forwards to a ready endpoint.
 
 Each ClusterIP is a /32 address on the cluster bridge, so the host and every pod (whose default
-route is the bridge) reach it. A port listens only while its Service has a ready endpoint, so a
-Service without endpoints refuses connections, like kube-proxy's REJECT rule.
+route is the bridge) reach it. NodePort and LoadBalancer Services also listen on the node's
+address (``NODE_IP``:nodePort, reachable from the host). A port listens only while its Service
+has a ready endpoint, so a Service without endpoints refuses connections, like kube-proxy's
+REJECT rule.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import network
-from .config import ClusterConfig
+from .config import NODE_IP, ClusterConfig
 from .kube import Client, informer
 
 log = logging.getLogger("localcluster.proxy")
@@ -211,6 +213,8 @@ class ServiceProxy:
                 for ip in ips:
                     if ":" not in ip:
                         want[(ip, int(port["port"]))] = (key, name)
+                if spec.get("type") in ("NodePort", "LoadBalancer") and port.get("nodePort"):
+                    want[(NODE_IP, int(port["nodePort"]))] = (key, name)
         return want
 
     async def _reconcile(self) -> None:
@@ -219,7 +223,7 @@ class ServiceProxy:
             if want.get(addr) != (listener.key, listener.port_name):
                 listener.close()
                 del self.listeners[addr]
-        wanted_ips = {ip for ip, _ in want} | {ip for key, svc in self.services.items()
+        wanted_ips = {ip for ip, _ in want if ip != NODE_IP} | {ip for key, svc in self.services.items()
                                                 for ip in [(svc.get("spec") or {}).get("clusterIP")]
                                                 if ip and ip != "None" and ":" not in ip}
         present = set(await asyncio.to_thread(network.bridge_addresses))

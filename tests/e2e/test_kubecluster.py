@@ -328,8 +328,9 @@ def test_kubecluster_node_port_service_is_reached_directly(namespace):
     with KubeCluster(
         name="nodeport", namespace=namespace, n_workers=1, scheduler_service_type="NodePort"
     ) as cluster:
-        # A NodePort on a node address, else the ClusterIP (the local cluster's service proxy
-        # routes ClusterIPs from the host, not NodePorts): no port-forward needed.
-        assert cluster._scheduler_endpoint.source in ("node-port", "cluster-ip")
+        # The NodePort on the node's address comes before the ClusterIP; no port-forward needed.
+        assert cluster._scheduler_endpoint.source == "node-port"
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        assert cluster.scheduler_address != "tcp://127.0.0.1:8786"
         with Client(cluster) as client:
             assert client.submit(add_one, 1).result(timeout=RESULT_TIMEOUT) == 2

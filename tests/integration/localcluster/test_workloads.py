@@ -29,7 +29,8 @@ def web_manifests():
                                       "readinessProbe": {"httpGet": {"port": "http", "path": "/"},
                                                          "periodSeconds": 1}}]}}}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-         "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}},
+         "spec": {"type": "NodePort", "selector": {"app": "web"},
+                  "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}},
     ]
 
 
@@ -50,6 +51,11 @@ def test_deployment_service_dns_and_replacement(kubectl, namespace):
                              for _ in range(6)} == set(pods) or None,
                     "both endpoints behind the ClusterIP", 30)
     assert seen
+    # So does its NodePort, on the node's address (the host's loopback).
+    node_port = get(kubectl, "service", "web", "-n", namespace)["spec"]["ports"][0]["nodePort"]
+    answer = wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{node_port}/", timeout=5).read().decode(),
+                      "the NodePort to answer", 30)
+    assert answer in pods
 
     # A third pod reaches it by every DNS form and by ClusterIP.
     names = ["web", f"web.{namespace}", f"web.{namespace}.svc", f"web.{namespace}.svc.cluster.local", cluster_ip]

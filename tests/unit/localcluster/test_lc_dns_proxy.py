@@ -62,3 +62,21 @@ def test_ipam_keeps_a_pods_previous_address_when_free():
     assert ipam.allocate(prefer="10.9.0.77") == "10.9.0.77"
     assert ipam.allocate(prefer="10.9.0.77") != "10.9.0.77"   # taken
     assert ipam.allocate(prefer="192.168.1.5").startswith("10.9.0.")  # outside the range
+
+
+def test_node_ports_listen_on_the_node_address_while_endpoints_are_ready():
+    from localcluster.config import NODE_IP, ClusterConfig
+
+    service = {"metadata": {"namespace": "ns", "name": "web"},
+               "spec": {"type": "NodePort", "clusterIP": "10.0.0.7",
+                        "ports": [{"name": "http", "port": 80, "nodePort": 30080, "protocol": "TCP"}]}}
+    ready = {"metadata": {"namespace": "ns", "name": "web-abc", "labels": {"kubernetes.io/service-name": "web"}},
+             "ports": [{"name": "http", "port": 8080}], "endpoints": [{"addresses": ["10.244.0.2"]}]}
+    cfg = ClusterConfig(state="/nonexistent", bin_dir="/nonexistent", venv="/nonexistent")
+    sp = proxy.ServiceProxy(cfg, client=None, on_change=lambda *a: None)  # type: ignore[arg-type]
+    sp.services = {("ns", "web"): service}
+    assert sp.desired() == {}  # no ready endpoint: nothing listens, connections are refused
+    sp.slices = {("ns", "web-abc"): ready}
+    assert sp.desired() == {("10.0.0.7", 80): (("ns", "web"), "http"), (NODE_IP, 30080): (("ns", "web"), "http")}
+    service["spec"]["type"] = "ClusterIP"
+    assert sp.desired() == {("10.0.0.7", 80): (("ns", "web"), "http")}
