@@ -77,11 +77,6 @@ async def cluster_changed(namespace: str | None, name: str, memo: Any, **_: Any)
     await _run(reconcile.reconcile_cluster(memo.runtime, str(namespace), name))
 
 
-@kopf.on.delete(names.GROUP, names.VERSION, names.CLUSTER_PLURAL, optional=True)
-async def cluster_deleted(body: kopf.Body, memo: Any, **_: Any) -> None:
-    await memo.runtime.notify("dask_cluster_deleted", cluster=dict(body))
-
-
 # --- DaskWorkerGroup ----------------------------------------------------------------------------
 
 
@@ -121,15 +116,21 @@ def _keep_passing(type: str | None, key: loops.Key, pass_: Callable[[], Awaitabl
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
-async def cluster_periodic(type: str | None, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+async def cluster_periodic(type: str | None, body: kopf.Body, namespace: str | None, name: str, uid: str | None, memo: Any, **_: Any) -> None:
     rt, ns = memo.runtime, str(namespace)
     _keep_passing(type, ("DaskClusterPass", ns, name), lambda: reconcile.reconcile_cluster(rt, ns, name))
+    if type == "DELETED":
+        # Not kopf.on.delete: without a finalizer kopf never calls it for a plain deletion.
+        rt.forget((names.CLUSTER_KIND, ns, name), uid)
+        await rt.notify("dask_cluster_deleted", cluster=dict(body))
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
-async def worker_group_periodic(type: str | None, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+async def worker_group_periodic(type: str | None, namespace: str | None, name: str, uid: str | None, memo: Any, **_: Any) -> None:
     rt, ns = memo.runtime, str(namespace)
     _keep_passing(type, ("DaskWorkerGroupPass", ns, name), lambda: reconcile.reconcile_worker_group(rt, ns, name))
+    if type == "DELETED":
+        rt.forget((names.WORKER_GROUP_KIND, ns, name), uid)
 
 
 # --- Children changed: poke the owner's pass ---------------------------------------------------
@@ -156,7 +157,9 @@ async def child_pod_event(namespace: str | None, labels: kopf.Labels, memo: Any,
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILD)
 @kopf.on.event("v1", "services", labels=CHILD)
-async def child_event(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
+async def child_event(type: str | None, namespace: str | None, labels: kopf.Labels, uid: str | None, memo: Any, **_: Any) -> None:
+    if type == "DELETED":
+        memo.runtime.forget(uid=uid)
     _poke_cluster(memo.runtime, str(namespace), labels[names.LABEL_CLUSTER])
 
 
@@ -196,6 +199,7 @@ async def job_event(type: str | None, namespace: str | None, name: str, memo: An
     key = (reconcile_job.JOB_KIND, str(namespace), name)
     if type == "DELETED":
         loops.LOOPS.stop(key)
+        memo.runtime.forget(key)
         return
     _poke_job(memo.runtime, str(namespace), name)
     loops.LOOPS.ensure(key, _job_pass(memo.runtime, str(namespace), name), initial_delay=INTERVAL)
@@ -231,6 +235,7 @@ async def autoscaler_event(type: str | None, namespace: str | None, name: str, u
     if type == "DELETED":
         loops.LOOPS.stop(key)
         reconcile_autoscaler.forget(str(uid))
+        memo.runtime.forget(key)
         return
 
     async def poll() -> float:

@@ -331,9 +331,10 @@ def dask_cluster_phase_changed(cluster: Manifest, old: str | None, new: str) -> 
 
 @hookspec
 def dask_cluster_deleted(cluster: Manifest) -> None:
-    """Notify that a DaskCluster is being deleted (its children are garbage-collected).
+    """Notify that a DaskCluster was deleted (its children are garbage-collected).
 
-    When: when the operator sees the deletion (best effort: no finalizer blocks the deletion).
+    When: once, when the operator's watch reports the DaskCluster gone. Best effort: no
+    finalizer holds the deletion, so a cluster deleted while no operator runs is not reported.
     Params: ``cluster``.
     Returns: nothing. Notification: may be ``async def``.
     """

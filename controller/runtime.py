@@ -61,6 +61,24 @@ class Runtime:
         await self.scheduler.close()
         await self.kube.close()
 
+    def forget(self, key: Key | None = None, uid: str | None = None) -> None:
+        """Drop what the runtime remembers about a deleted object (by key and/or uid), so a
+        long-running operator does not grow with every cluster it ever saw. A lock still held
+        by a running pass stays; the pass ends on its own."""
+        if key is not None:
+            lock = self._locks.get(key)
+            if lock is not None and not lock.locked():
+                del self._locks[key]
+            self.backoff.pop(key, None)
+            self.failures.pop(key, None)
+        if uid is not None:
+            self.warned.pop(uid, None)
+            self.applied_spec.pop(uid, None)
+
+    def remembered(self) -> int:
+        """How many per-object entries the runtime holds (for tests and debugging)."""
+        return len(self._locks) + len(self.backoff) + len(self.failures) + len(self.warned) + len(self.applied_spec)
+
     def lock(self, kind: str, namespace: str, name: str) -> asyncio.Lock:
         """One pass at a time per object: periodic loops, change handlers and pokes may overlap."""
         return self._locks[(kind, namespace, name)]

@@ -105,6 +105,16 @@ def test_metrics_families_and_values_follow_the_operator(operator: Any, kube: An
     assert value(m, "dask_operator_job_duration_seconds_count", outcome="Successful") >= 1
     assert value(m, "dask_operator_reconcile_total", kind="DaskJob") > 0
 
+    # a plain (background) deletion removes the cluster's series: dask_cluster_deleted runs on
+    # the watch's DELETED event, with no finalizer on the DaskCluster
+    def series_of_simple() -> list[str]:
+        return [series for series in scrape() if series.startswith("dask_operator_cluster_workers{")
+                and 'cluster="simple"' in series and f'namespace="{ns}"' in series]
+
+    assert series_of_simple()
+    kube.kubectl("delete", "daskcluster", "simple", "--wait=true")
+    wait(lambda: not series_of_simple(), timeout=30, message="the deleted cluster's workers gauge to go")
+
 
 def test_liveness_reports_the_watches(operator: Any, kube: Any, wait: Any, examples: Any) -> None:
     kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(examples("cluster.yaml")))

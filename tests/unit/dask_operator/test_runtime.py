@@ -1,0 +1,40 @@
+"""The runtime forgets deleted objects, so a long-running operator does not grow without bound."""
+
+import asyncio
+
+from dask_operator.runtime import Runtime
+
+
+def make_runtime() -> Runtime:
+    return Runtime(pm=None, kube=None, scheduler=None)  # type: ignore[arg-type]
+
+
+def test_forget_drops_everything_kept_for_an_object():
+    rt = make_runtime()
+    key = ("DaskWorkerGroup", "ns", "simple-default")
+    rt.lock(*key)
+    rt.next_backoff(key)
+    rt.failures[key] = [1.0]
+    rt.warned["uid-1"] = "warning"
+    rt.applied_spec["uid-1"] = "hash"
+    other = ("DaskWorkerGroup", "ns", "other")
+    rt.next_backoff(other)
+    rt.applied_spec["uid-2"] = "hash"
+    rt.forget(key, "uid-1")
+    assert rt.remembered() == 2  # only the other object's backoff and applied spec
+    rt.forget(uid="uid-2")
+    rt.forget(other)
+    assert rt.remembered() == 0
+
+
+def test_forget_keeps_a_lock_that_a_running_pass_holds():
+    async def scenario() -> None:
+        rt = make_runtime()
+        key = ("DaskCluster", "ns", "simple")
+        async with rt.lock(*key):
+            rt.forget(key)
+            assert rt.lock(*key).locked()  # the same lock: a new pass still waits for the running one
+        rt.forget(key)
+        assert rt.remembered() == 0
+
+    asyncio.run(scenario())
