@@ -52,6 +52,19 @@ def main() -> None:
     """The Dask Kubernetes operator."""
 
 
+CHATTY_LOGGERS = (
+    "kopf.objects",  # every handler success at INFO
+    "kopf.activities",  # startup/cleanup/probe activities at INFO
+    "aiohttp.access",  # one line per liveness probe, every 10 s
+)
+
+
+def quiet_chatty_loggers() -> None:
+    """Keep the default log to what matters: these log routine successes at INFO."""
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 @main.command(context_settings={"show_default": True})
 @click.option("-n", "--namespace", "namespaces", multiple=True, help="Namespace to serve (repeatable; globs allowed).")
 @click.option("-A", "--all-namespaces", "clusterwide", is_flag=True, help="Serve every namespace.")
@@ -89,9 +102,7 @@ def run(
 
     loggers.configure(debug=debug, verbose=verbose, quiet=quiet, log_format=loggers.LogFormat[log_format.upper()])
     if not (verbose or debug):
-        # kopf logs every handler success at INFO; keep the default log to what matters.
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-        logging.getLogger("kopf.activities").setLevel(logging.WARNING)
+        quiet_chatty_loggers()
     for info in pm.info():
         logging.getLogger("dask_operator").info("plugin %s (%s): %s", info.name, info.source, ", ".join(info.hooks) or "kopf handlers only")
     asyncio.run(

@@ -37,3 +37,14 @@ def test_rbac_prints_a_cluster_role_with_plugin_rules():
     assert role["kind"] == "ClusterRole"
     resources = {r for rule in role["rules"] for r in rule["resources"]}
     assert {"daskclusters", "daskclusters/status", "pods", "services", "deployments", "events"} <= resources
+
+
+def test_routine_successes_and_probe_requests_stay_out_of_the_default_log():
+    import logging
+
+    from dask_operator.cli import quiet_chatty_loggers
+
+    quiet_chatty_loggers()
+    for name in ("kopf.objects", "kopf.activities", "aiohttp.access"):
+        assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
+    assert logging.getLogger("kopf.objects").isEnabledFor(logging.WARNING)
