@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
-import concurrent.futures
 import contextlib
 import copy
 import html
-import json
 import logging
-import threading
 import uuid
 import weakref
 from collections.abc import Mapping
@@ -27,6 +23,7 @@ from kubernetes_asyncio.config import ConfigException
 
 from dask_kubernetes.operator.kubecluster import addresses, k8s
 from dask_kubernetes.operator.kubecluster.addresses import Endpoint, Forwarding
+from dask_kubernetes.operator.kubecluster.atexit_cleanup import register_exit_handler
 from dask_kubernetes.operator.kubecluster.config import setting
 from dask_kubernetes.operator.kubecluster.errors import (
     ClusterExistsError,
@@ -51,6 +48,15 @@ from dask_kubernetes.operator.kubecluster.names import (
     validate_cluster_name,
     validate_worker_group_name,
 )
+from dask_kubernetes.operator.kubecluster.podstate import (
+    LOG_TAIL_LINES,
+    api_error_message,
+    conditions_summary,
+    pod_ready,
+    pod_trouble,
+    pod_waiting_reason,
+    tail,
+)
 from dask_kubernetes.operator.kubecluster.portforward import PortForward
 from dask_kubernetes.operator.kubecluster.progress import Progress
 from dask_kubernetes.operator.spec import (
@@ -65,17 +71,6 @@ logger = logging.getLogger(__name__)
 
 #: ``adapt()`` without a maximum: the autoscaler's field is an int32.
 UNBOUNDED_WORKERS = 2**31 - 1
-#: Waiting states of a scheduler container that only get better if someone fixes something.
-_STUCK_REASONS = (
-    "CrashLoopBackOff",
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-    "RunContainerError",
-)
-_LOG_TAIL_LINES = 60
 
 
 class CreateMode(str, Enum):
@@ -145,66 +140,6 @@ def _owner_reference(cluster: Mapping[str, Any]) -> dict[str, Any]:
         "name": metadata["name"],
         "uid": metadata["uid"],
     }
-
-
-def _api_error_message(error: ApiException) -> str:
-    try:
-        return str(json.loads(error.body or "{}").get("message") or error.reason)
-    except (TypeError, ValueError, AttributeError):
-        return str(error.reason)
-
-
-def _conditions_summary(obj: Mapping[str, Any]) -> str:
-    conditions = (obj.get("status") or {}).get("conditions") or []
-    parts = [
-        f"{c.get('type')}={c.get('status')}: {c.get('message') or c.get('reason') or ''}".strip()
-        for c in conditions
-        if c.get("status") != "True" and (c.get("message") or c.get("reason"))
-    ]
-    return "; ".join(parts)
-
-
-def _pod_ready(pod: Mapping[str, Any]) -> bool:
-    status = pod.get("status") or {}
-    return status.get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-
-
-def _pod_trouble(pod: Mapping[str, Any]) -> str | None:
-    """Why a scheduler pod cannot start by itself (crash loop, failed, bad image), or None."""
-    status = pod.get("status") or {}
-    if status.get("phase") == "Failed":
-        return f"failed ({status.get('reason') or status.get('message') or 'no reason given'})"
-    for container in status.get("containerStatuses") or []:
-        state = container.get("state") or {}
-        waiting = state.get("waiting") or {}
-        if waiting.get("reason") in _STUCK_REASONS:
-            message = waiting.get("message") or ""
-            return f"is in {waiting['reason']}" + (f": {message}" if message else "")
-        restarts = container.get("restartCount") or 0
-        if restarts and not container.get("ready"):
-            last = (container.get("lastState") or {}).get("terminated") or state.get("terminated")
-            code = f", last exit code {last.get('exitCode')}" if last else ""
-            return f"keeps crashing (restarted {restarts} times{code})"
-    return None
-
-
-def _pod_waiting_reason(pod: Mapping[str, Any]) -> str:
-    status = pod.get("status") or {}
-    for container in status.get("containerStatuses") or []:
-        waiting = (container.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason"):
-            return str(waiting["reason"])
-    for condition in status.get("conditions") or []:
-        if condition.get("status") == "False" and condition.get("reason"):
-            return f"{condition['reason']}: {condition.get('message') or ''}".strip(": ")
-    return str(status.get("phase") or "Pending")
-
-
-def _tail(text: str, lines: int = _LOG_TAIL_LINES) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 class KubeCluster(Cluster):
@@ -432,12 +367,12 @@ class KubeCluster(Cluster):
         except BaseException:
             await self._abandon_start()
             raise
-        _register_exit_handler()
+        register_exit_handler()
         KubeCluster._instances.add(self)
 
     def _explain(self, error: ApiException) -> Exception:
         """Turn the API errors users can fix themselves into messages that say how."""
-        message = _api_error_message(error)
+        message = api_error_message(error)
         if error.status in (401, 403):
             return KubeClusterError(
                 f"Kubernetes refused a request for DaskCluster {self.namespace}/{self.name}: "
@@ -485,7 +420,7 @@ class KubeCluster(Cluster):
             if error.status in (400, 422):
                 raise ClusterSpecError(
                     f"Kubernetes rejected DaskCluster {namespace}/{name}: "
-                    f"{_api_error_message(error)}"
+                    f"{api_error_message(error)}"
                 ) from error
             raise
         self._created = True
@@ -500,7 +435,7 @@ class KubeCluster(Cluster):
         self._cluster = cluster
         phase = (cluster.get("status") or {}).get("phase")
         if phase == "Error":
-            reasons = _conditions_summary(cluster) or "see `kubectl describe daskcluster`"
+            reasons = conditions_summary(cluster) or "see `kubectl describe daskcluster`"
             raise ClusterSpecError(
                 f"The Dask Operator rejected DaskCluster {self.namespace}/{self.name}: {reasons}"
             )
@@ -543,11 +478,11 @@ class KubeCluster(Cluster):
         while True:
             await self._refresh_cluster()
             pods = await self._scheduler_pods()
-            if self._phase == "Running" or any(_pod_ready(p) for p in pods):
+            if self._phase == "Running" or any(pod_ready(p) for p in pods):
                 progress.done(f"Scheduler of {where} is ready")
                 return
             now = loop.time()
-            troubled = [(p, why) for p in pods if (why := _pod_trouble(p))]
+            troubled = [(p, why) for p in pods if (why := pod_trouble(p))]
             if troubled:
                 trouble_since = trouble_since or now
                 failed = any((p.get("status") or {}).get("phase") == "Failed" for p, _ in troubled)
@@ -569,7 +504,7 @@ class KubeCluster(Cluster):
                 if pods:
                     progress(
                         f"Waiting for scheduler pod {pods[0]['metadata']['name']} to be ready "
-                        f"({_pod_waiting_reason(pods[0])})"
+                        f"({pod_waiting_reason(pods[0])})"
                     )
                 else:
                     progress(f"Waiting for the scheduler pod of {where}")
@@ -582,11 +517,11 @@ class KubeCluster(Cluster):
         previous = await self.kube.pod_logs(self.namespace, name, "scheduler", previous=True)
         current = await self.kube.pod_logs(self.namespace, name, "scheduler")
         logs = "\n".join(text for text in (previous, current) if text.strip())
-        shown = _tail(logs) if logs.strip() else "(the scheduler wrote no logs)"
+        shown = tail(logs) if logs.strip() else "(the scheduler wrote no logs)"
         return SchedulerStartupError(
             f"The scheduler of DaskCluster {self.namespace}/{self.name} failed to start: pod "
             f"{name} {why}. Check the scheduler's image, command and configuration. Its logs "
-            f"(last {_LOG_TAIL_LINES} lines):\n{shown}",
+            f"(last {LOG_TAIL_LINES} lines):\n{shown}",
             logs=logs,
         )
 
@@ -609,7 +544,7 @@ class KubeCluster(Cluster):
     async def _running_scheduler_pod(self) -> dict[str, Any]:
         """The scheduler pod to forward to: a ready one, else a running one."""
         pods = await self._scheduler_pods()
-        ready = [p for p in pods if _pod_ready(p)] or [
+        ready = [p for p in pods if pod_ready(p)] or [
             p for p in pods if (p.get("status") or {}).get("phase") == "Running"
         ]
         if not ready:
@@ -955,7 +890,7 @@ class KubeCluster(Cluster):
                 ) from error
             if error.status in (400, 422):
                 raise ValueError(
-                    f"Kubernetes rejected worker group {name!r}: {_api_error_message(error)}"
+                    f"Kubernetes rejected worker group {name!r}: {api_error_message(error)}"
                 ) from error
             raise
         self._worker_groups.add(name)
@@ -1114,76 +1049,6 @@ class KubeCluster(Cluster):
         )
         status = f'<table style="width: 100%">{table}</table>{cluster_status or ""}'
         return str(super()._repr_html_(cluster_status=status))
-
-
-class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
-    """Runs calls in the caller's thread: at exit, thread pools refuse new work, and aiohttp
-    hands netrc and DNS lookups to the loop's default executor."""
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as error:
-            future.set_exception(error)
-        return future
-
-
-def _close_owned_clusters_at_exit() -> None:
-    """Delete the DaskClusters still open that their KubeCluster objects own.
-
-    Uses a fresh event loop in its own thread: at exit the clusters' own loops may be gone.
-    """
-    owned = [
-        (cluster.namespace, cluster.name, cluster._kube.configuration if cluster._kube else None)
-        for cluster in list(KubeCluster._instances)
-        if cluster.status != Status.closed and cluster.shutdown_on_close
-    ]
-    for cluster in list(KubeCluster._instances):
-        cluster.status = Status.closed  # nothing else may use them now
-    if not owned:
-        return
-
-    async def delete_all() -> None:
-        for namespace, name, configuration in owned:
-            kube = Kube(configuration) if configuration else await Kube.connect()
-            try:
-                await kube.delete(CLUSTERS, namespace, name)
-            except Exception as error:
-                logger.warning(
-                    "Could not delete DaskCluster %s/%s at exit: %s", namespace, name, error
-                )
-            finally:
-                await kube.close()
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        loop.set_default_executor(_InlineExecutor())
-        try:
-            loop.run_until_complete(asyncio.wait_for(delete_all(), 30))
-        except Exception as error:
-            logger.warning("Could not delete owned Dask clusters at exit: %s", error)
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=run, name="KubeCluster-atexit", daemon=True)
-    thread.start()
-    thread.join(35)
-
-
-_exit_handler_registered = False
-
-
-def _register_exit_handler() -> None:
-    """Register the exit cleanup once, after the first kubeconfig load.
-
-    kubernetes_asyncio registers the removal of its temporary certificate files at that load;
-    handlers run last-registered-first, so ours must come later to still find the files.
-    """
-    global _exit_handler_registered
-    if not _exit_handler_registered:
-        atexit.register(_close_owned_clusters_at_exit)
-        _exit_handler_registered = True
 
 
 __all__ = ["CreateMode", "KubeCluster", "load_cluster_spec", "worker_defaults"]

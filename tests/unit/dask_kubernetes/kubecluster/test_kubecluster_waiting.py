@@ -1,10 +1,10 @@
 """Pure decisions made while waiting: pod states and progress reporting."""
 
-from dask_kubernetes.operator.kubecluster.kubecluster import (
-    _conditions_summary,
-    _pod_ready,
-    _pod_trouble,
-    _pod_waiting_reason,
+from dask_kubernetes.operator.kubecluster.podstate import (
+    conditions_summary,
+    pod_ready,
+    pod_trouble,
+    pod_waiting_reason,
 )
 from dask_kubernetes.operator.kubecluster.progress import Progress
 
@@ -21,16 +21,16 @@ def pod(phase="Running", ready=False, **container):
 
 
 def test_ready_needs_running_and_the_ready_condition():
-    assert _pod_ready(pod(ready=True))
-    assert not _pod_ready(pod(ready=False))
-    assert not _pod_ready(pod(phase="Pending", ready=True))
+    assert pod_ready(pod(ready=True))
+    assert not pod_ready(pod(ready=False))
+    assert not pod_ready(pod(phase="Pending", ready=True))
 
 
 def test_crash_loop_is_trouble():
     troubled = pod(
         state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}}, restartCount=2
     )
-    assert _pod_trouble(troubled) == "is in CrashLoopBackOff: back-off 10s"
+    assert pod_trouble(troubled) == "is in CrashLoopBackOff: back-off 10s"
 
 
 def test_restarts_without_readiness_are_trouble_with_the_exit_code():
@@ -39,28 +39,28 @@ def test_restarts_without_readiness_are_trouble_with_the_exit_code():
         restartCount=3,
         lastState={"terminated": {"exitCode": 2}},
     )
-    assert _pod_trouble(restarted) == "keeps crashing (restarted 3 times, last exit code 2)"
+    assert pod_trouble(restarted) == "keeps crashing (restarted 3 times, last exit code 2)"
 
 
 def test_failed_pod_is_trouble():
-    assert _pod_trouble({"status": {"phase": "Failed", "reason": "Evicted"}}) == "failed (Evicted)"
+    assert pod_trouble({"status": {"phase": "Failed", "reason": "Evicted"}}) == "failed (Evicted)"
 
 
 def test_bad_image_is_trouble():
-    assert "ImagePullBackOff" in _pod_trouble(
+    assert "ImagePullBackOff" in pod_trouble(
         pod(state={"waiting": {"reason": "ImagePullBackOff"}})
     )
 
 
 def test_starting_or_ready_pods_are_not_trouble():
-    assert _pod_trouble(pod(state={"waiting": {"reason": "ContainerCreating"}})) is None
-    assert _pod_trouble(pod(ready=True, restartCount=1, state={"running": {}})) is None
-    assert _pod_trouble({"status": {"phase": "Pending"}}) is None
+    assert pod_trouble(pod(state={"waiting": {"reason": "ContainerCreating"}})) is None
+    assert pod_trouble(pod(ready=True, restartCount=1, state={"running": {}})) is None
+    assert pod_trouble({"status": {"phase": "Pending"}}) is None
 
 
 def test_waiting_reason_prefers_the_container_then_conditions():
     assert (
-        _pod_waiting_reason(
+        pod_waiting_reason(
             pod(phase="Pending", state={"waiting": {"reason": "ContainerCreating"}})
         )
         == "ContainerCreating"
@@ -78,7 +78,7 @@ def test_waiting_reason_prefers_the_container_then_conditions():
             ],
         }
     }
-    assert _pod_waiting_reason(unschedulable) == "Unschedulable: 0/1 nodes"
+    assert pod_waiting_reason(unschedulable) == "Unschedulable: 0/1 nodes"
 
 
 def test_conditions_summary_lists_what_is_not_true():
@@ -90,7 +90,7 @@ def test_conditions_summary_lists_what_is_not_true():
             ]
         }
     }
-    assert _conditions_summary(obj) == "Ready=False: scheduler not ready"
+    assert conditions_summary(obj) == "Ready=False: scheduler not ready"
 
 
 def test_progress_reports_each_step_once_and_then_periodically():
