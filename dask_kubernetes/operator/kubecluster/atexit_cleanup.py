@@ -13,7 +13,7 @@ from distributed.core import Status
 
 from dask_kubernetes.operator.kubecluster.k8s import CLUSTERS, Kube
 
-logger = logging.getLogger("dask_kubernetes.operator.kubecluster.kubecluster")
+logger = logging.getLogger(__name__)
 
 
 class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
