@@ -26,6 +26,8 @@ BRIDGE_IP = f"10.{244 + INSTANCE}.0.1"
 POD_CIDR = f"10.{244 + INSTANCE}.0.0/16"
 POD_PREFIX_LEN = 16
 SERVICE_CIDR = f"10.0.{INSTANCE}.0/24"
+# Addresses handed to LoadBalancer Services (like MetalLB's pool), /32s on the bridge.
+LOAD_BALANCER_CIDR = f"10.1.{INSTANCE}.0/24"
 KUBERNETES_SERVICE_IP = f"10.0.{INSTANCE}.1"
 NETNS_PREFIX = "dkpod-" if INSTANCE == 0 else f"dk{INSTANCE}pod-"
 VETH_PREFIX = "dkv" if INSTANCE == 0 else f"dk{INSTANCE}v"
@@ -88,6 +90,7 @@ class ClusterConfig:
     pod_cidr: str = POD_CIDR
     service_cidr: str = SERVICE_CIDR
     kubernetes_service_ip: str = KUBERNETES_SERVICE_IP
+    load_balancer_cidr: str = LOAD_BALANCER_CIDR
 
     @property
     def state_path(self) -> Path:

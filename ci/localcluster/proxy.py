@@ -2,15 +2,18 @@
 
 Each ClusterIP is a /32 address on the cluster bridge, so the host and every pod (whose default
 route is the bridge) reach it. NodePort and LoadBalancer Services also listen on the node's
-address (``NODE_IP``:nodePort, reachable from the host). A port listens only while its Service
-has a ready endpoint, so a Service without endpoints refuses connections, like kube-proxy's
-REJECT rule.
+address (``NODE_IP``:nodePort, reachable from the host). Each LoadBalancer Service gets an
+address of its own from ``load_balancer_cidr`` (a /32 on the bridge, written to its
+``status.loadBalancer.ingress``, like MetalLB), listening on its ports. A port listens only
+while its Service has a ready endpoint, so a Service without endpoints refuses connections,
+like kube-proxy's REJECT rule.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import itertools
 import logging
 import socket
@@ -167,6 +170,7 @@ class ServiceProxy:
         self.services: dict[Key, Obj] = {}
         self.slices: dict[Key, Obj] = {}  # by (ns, slice name)
         self.listeners: dict[tuple[str, int], Listener] = {}
+        self.load_balancer_ips: dict[Key, str] = {}
         self._dirty = asyncio.Event()
         self._synced = {"services": False, "slices": False}
 
@@ -199,11 +203,36 @@ class ServiceProxy:
         self.slices = {}
         self._synced["slices"] = True
 
+    def load_balancer_ip(self, key: Key) -> str | None:
+        """The pool address of a LoadBalancer Service: kept while it exists, else the one its
+        status names (e.g. after an agent restart) if free, else the first free one."""
+        svc = self.services.get(key) or {}
+        if (svc.get("spec") or {}).get("type") != "LoadBalancer":
+            self.load_balancer_ips.pop(key, None)
+            return None
+        if key in self.load_balancer_ips:
+            return self.load_balancer_ips[key]
+        pool = ipaddress.ip_network(self.cfg.load_balancer_cidr)
+        taken = set(self.load_balancer_ips.values())
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        previous = [i.get("ip") for i in ingress if i.get("ip")]
+        for candidate in previous + [str(h) for h in pool.hosts()]:
+            if ipaddress.ip_address(candidate) in pool and candidate not in taken:
+                self.load_balancer_ips[key] = candidate
+                return candidate
+        log.warning("load balancer pool %s is exhausted; %s/%s gets no address", pool, *key)
+        return None
+
     def desired(self) -> dict[tuple[str, int], tuple[Key, str]]:
         want = {}
+        for key in [k for k in self.load_balancer_ips if k not in self.services]:
+            del self.load_balancer_ips[key]
         for key, svc in self.services.items():
             spec = svc.get("spec") or {}
             ips = [ip for ip in (spec.get("clusterIPs") or [spec.get("clusterIP")]) if ip and ip != "None"]
+            lb_ip = self.load_balancer_ip(key)
+            if lb_ip:
+                ips.append(lb_ip)
             for port in spec.get("ports") or []:
                 if port.get("protocol", "TCP") != "TCP":
                     continue
@@ -223,7 +252,7 @@ class ServiceProxy:
             if want.get(addr) != (listener.key, listener.port_name):
                 listener.close()
                 del self.listeners[addr]
-        wanted_ips = {ip for ip, _ in want if ip != NODE_IP} | {ip for key, svc in self.services.items()
+        wanted_ips = set(self.load_balancer_ips.values()) | {ip for ip, _ in want if ip != NODE_IP} | {ip for key, svc in self.services.items()
                                                 for ip in [(svc.get("spec") or {}).get("clusterIP")]
                                                 if ip and ip != "None" and ":" not in ip}
         present = set(await asyncio.to_thread(network.bridge_addresses))
@@ -243,9 +272,26 @@ class ServiceProxy:
                 asyncio.get_running_loop().call_later(1, self._dirty.set)
                 continue
             self.listeners[addr] = listener
+        await self._publish_load_balancer_ips()
         headless = {key: headless_records(self.slices_of(key)) for key, svc in self.services.items()
                     if (svc.get("spec") or {}).get("clusterIP") in (None, "", "None")}
         self.on_change(self.services, headless)
+
+    async def _publish_load_balancer_ips(self) -> None:
+        """Write each LoadBalancer Service's address to its status (once; the watch brings the
+        change back, and then nothing differs)."""
+        for key, ip in self.load_balancer_ips.items():
+            status = (self.services.get(key) or {}).get("status") or {}
+            published = [i.get("ip") for i in (status.get("loadBalancer") or {}).get("ingress") or []]
+            if published == [ip]:  # compare addresses only: a server may drop fields it does not know
+                continue
+            want = [{"ip": ip, "ipMode": "VIP"}]
+            ns, name = key
+            try:
+                await self.client.patch_status(f"/api/v1/namespaces/{ns}/services/{name}",
+                                               {"status": {"loadBalancer": {"ingress": want}}})
+            except Exception as err:  # noqa: BLE001 - e.g. deleted meanwhile; the next pass retries
+                log.warning("cannot publish %s for %s/%s: %s", ip, *key, err)
 
     async def _reconciler(self) -> None:
         while True:

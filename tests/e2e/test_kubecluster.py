@@ -324,6 +324,16 @@ def test_kubecluster_missing_namespace_is_explained(kubectl):
         KubeCluster(name="lost", namespace="t-test-kubecluster-nowhere")
 
 
+def test_kubecluster_load_balancer_service_is_reached_through_its_ingress(namespace):
+    with KubeCluster(
+        name="balanced", namespace=namespace, n_workers=1, scheduler_service_type="LoadBalancer"
+    ) as cluster:
+        # The load balancer's published address comes first (before NodePort and ClusterIP).
+        assert cluster._scheduler_endpoint.source == "load-balancer"
+        with Client(cluster) as client:
+            assert client.submit(add_one, 2).result(timeout=RESULT_TIMEOUT) == 3
+
+
 def test_kubecluster_node_port_service_is_reached_directly(namespace):
     with KubeCluster(
         name="nodeport", namespace=namespace, n_workers=1, scheduler_service_type="NodePort"

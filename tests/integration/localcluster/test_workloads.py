@@ -29,7 +29,7 @@ def web_manifests():
                                       "readinessProbe": {"httpGet": {"port": "http", "path": "/"},
                                                          "periodSeconds": 1}}]}}}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-         "spec": {"type": "NodePort", "selector": {"app": "web"},
+         "spec": {"type": "LoadBalancer", "selector": {"app": "web"},
                   "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}},
     ]
 
@@ -51,11 +51,17 @@ def test_deployment_service_dns_and_replacement(kubectl, namespace):
                              for _ in range(6)} == set(pods) or None,
                     "both endpoints behind the ClusterIP", 30)
     assert seen
-    # So does its NodePort, on the node's address (the host's loopback).
+    # So does its NodePort, on the node's address (the host's loopback), and the address the
+    # load balancer published in the Service's status.
     node_port = get(kubectl, "service", "web", "-n", namespace)["spec"]["ports"][0]["nodePort"]
     answer = wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{node_port}/", timeout=5).read().decode(),
                       "the NodePort to answer", 30)
     assert answer in pods
+    ingress = wait_for(lambda: get(kubectl, "service", "web", "-n", namespace)["status"].get("loadBalancer", {}).get("ingress"),
+                       "a load balancer address", 30)
+    lb_ip = ingress[0]["ip"]
+    assert lb_ip != cluster_ip
+    assert urllib.request.urlopen(f"http://{lb_ip}/", timeout=5).read().decode() in pods
 
     # A third pod reaches it by every DNS form and by ClusterIP.
     names = ["web", f"web.{namespace}", f"web.{namespace}.svc", f"web.{namespace}.svc.cluster.local", cluster_ip]

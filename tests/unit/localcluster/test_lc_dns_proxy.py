@@ -80,3 +80,33 @@ def test_node_ports_listen_on_the_node_address_while_endpoints_are_ready():
     assert sp.desired() == {("10.0.0.7", 80): (("ns", "web"), "http"), (NODE_IP, 30080): (("ns", "web"), "http")}
     service["spec"]["type"] = "ClusterIP"
     assert sp.desired() == {("10.0.0.7", 80): (("ns", "web"), "http")}
+
+
+def test_load_balancers_get_their_own_address_from_the_pool_and_keep_it():
+    from localcluster.config import ClusterConfig
+
+    cfg = ClusterConfig(state="/nonexistent", bin_dir="/nonexistent", venv="/nonexistent", load_balancer_cidr="10.1.9.0/29")
+
+    def lb(name, status_ip=None):
+        status = {"loadBalancer": {"ingress": [{"ip": status_ip}]}} if status_ip else {}
+        return {"metadata": {"namespace": "ns", "name": name}, "status": status,
+                "spec": {"type": "LoadBalancer", "clusterIP": "10.0.0.9",
+                         "ports": [{"name": "tcp", "port": 8786, "nodePort": 30001}]}}
+
+    sp = proxy.ServiceProxy(cfg, client=None, on_change=lambda *a: None)  # type: ignore[arg-type]
+    # one kept from before an agent restart, one new: distinct addresses from the pool
+    sp.services = {("ns", "old"): lb("old", status_ip="10.1.9.5"), ("ns", "new"): lb("new")}
+    sp.desired()
+    assert sp.load_balancer_ips == {("ns", "old"): "10.1.9.5", ("ns", "new"): "10.1.9.1"}
+    sp.slices = {("ns", "s"): {"metadata": {"namespace": "ns", "name": "s", "labels": {"kubernetes.io/service-name": "new"}},
+                               "ports": [{"name": "tcp", "port": 8786}], "endpoints": [{"addresses": ["10.244.0.2"]}]}}
+    assert (("10.1.9.1", 8786)) in sp.desired()  # listens on its address once an endpoint is ready
+    # a Service that stops being a LoadBalancer, or goes, frees its address
+    sp.services[("ns", "old")]["spec"]["type"] = "ClusterIP"
+    del sp.services[("ns", "new")]
+    sp.desired()
+    assert sp.load_balancer_ips == {}
+    # an address outside the pool in the status is not taken over
+    sp.services = {("ns", "odd"): lb("odd", status_ip="192.0.2.1")}
+    sp.desired()
+    assert sp.load_balancer_ips == {("ns", "odd"): "10.1.9.1"}
