@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dask_operator.testing import run_operator
+from dask_operator.testing import run_operator, wait_for
 from distributed import Client
 
 from dask_kubernetes.operator import make_cluster_spec
@@ -54,11 +54,7 @@ def pods(namespace: str, selector: str, *, terminating: bool = False) -> list[di
 
 
 def until(what: str, done: Callable[[], Any], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
+    wait_for(done, timeout=timeout, interval=0.2, message=what)
 
 
 def record(figure: str, start: float) -> float:
