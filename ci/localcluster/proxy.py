@@ -290,8 +290,9 @@ class ServiceProxy:
             try:
                 await self.client.patch_status(f"/api/v1/namespaces/{ns}/services/{name}",
                                                {"status": {"loadBalancer": {"ingress": want}}})
-            except Exception as err:  # noqa: BLE001 - e.g. deleted meanwhile; the next pass retries
+            except Exception as err:  # noqa: BLE001 - e.g. deleted meanwhile
                 log.warning("cannot publish %s for %s/%s: %s", ip, *key, err)
+                asyncio.get_running_loop().call_later(1, self._dirty.set)  # try again shortly
 
     async def _reconciler(self) -> None:
         while True:
