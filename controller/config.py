@@ -36,8 +36,8 @@ DEFAULTS: dict[str, Any] = {
     },
     # Outdated workers replaced at once during a rolling update (extra pods above replicas).
     "rolling-update": {"max-surge": 2},
-    # Seconds between periodic level-triggered passes of every object.
-    "reconcile-interval": 10,
+    # Seconds between resyncs: a pass of every cached object (passes run on every change anyway).
+    "reconcile-interval": 300,
     "scheduler-api": {
         # Timeout for one HTTP call to a scheduler; retire_workers may take longer.
         "timeout": 10,

@@ -1,259 +1,229 @@
-"""The kopf layer: the only module with ``@kopf.on.*``. Each handler delegates to reconcile.
+"""The kopf layer: the only module with ``@kopf.*`` decorators. Each handler is a few lines.
 
-DaskCluster and DaskWorkerGroup passes run on resume, create, update, periodically
-(``reconcile-interval``) and when one of their children changes (a "poke", debounced). The
-passes themselves are level-triggered, so which trigger ran them does not matter. No handler
-needs a finalizer: Dask objects can be deleted while no operator runs.
+* Index functions feed the watch-fed caches that every pass reads (see :mod:`.cache`).
+* Event handlers turn a change into pass requests for the object and its owners
+  (:mod:`.passes`); the passes themselves are level-triggered, so which event asked for them
+  does not matter. Only watch events are handled (no ``on.create``/``on.update``), so kopf
+  writes nothing to the objects: no progress annotations, no finalizers, and Dask objects can
+  be deleted while no operator runs.
+* Periodic work that needs I/O (autoscaler polls, idle checks) runs in :mod:`.loops`, only for
+  the objects that ask for it; the rare resync reads only the cache.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
 
 from . import (
-    config,
+    cache,
     health,
     loops,
     names,
+    passes,
     pluginmanager,
-    reconcile,
     reconcile_autoscaler,
     reconcile_idle,
-    reconcile_job,
 )
-from .errors import BuildError, RetryLater, ShuttingDown
 from .runtime import Runtime
 
 logger = logging.getLogger("dask_operator")
 
-INTERVAL = float(config.get("reconcile-interval"))
-CHILD: dict[str, Any] = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_CLUSTER: kopf.PRESENT}
+MANAGED: dict[str, Any] = {names.LABEL_MANAGED_BY: names.MANAGED_BY}
+KINDS = {k.index: k for k in cache.CACHED_KINDS}
 
 
-async def _run(coro: Any) -> None:
-    """Translate the core's outcomes into kopf's retry semantics; never crash-loop."""
-    try:
-        await coro
-    except ShuttingDown:
-        return
-    except RetryLater as exc:
-        raise kopf.TemporaryError(str(exc), delay=exc.delay) from exc
-    except BuildError as exc:
-        raise kopf.TemporaryError(str(exc), delay=60) from exc
+# --- start and stop ------------------------------------------------------------------------------
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Logger | logging.LoggerAdapter[Any], **kwargs: Any) -> None:
     settings.posting.level = logging.WARNING  # our own Events tell the story; kopf's only on failure
     settings.execution.max_workers = 20
     settings.watching.server_timeout = 300
     # Without a client-side limit a watch whose connection dies silently (no FIN/RST through a
     # proxy or NAT) would hang forever and the operator would stop seeing changes.
     settings.watching.client_timeout = 330
+    # Only the operator's own children, filtered by the API server: a busy namespace's other
+    # pods cost neither traffic nor memory.
+    for kind in ("pods", "services", "deployments"):
+        settings.watching.label_selectors[kind] = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
     pm = pluginmanager.current()
-    memo.runtime = await Runtime.start(pm)
-    await memo.runtime.notify("dask_startup", settings=settings, logger=logger)
+    memo.runtime = rt = await Runtime.start(pm, {name: kwargs[name] for name in KINDS})
+    await rt.notify("dask_startup", settings=settings, logger=logger)
+    interval = passes.resync_interval()
+
+    async def resync() -> float:
+        passes.resync(rt)
+        return interval
+
+    loops.LOOPS.ensure(("Resync", "", ""), resync, initial_delay=interval)
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: Any, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+    await loops.LOOPS.close()
     runtime: Runtime | None = getattr(memo, "runtime", None)
     if runtime is not None:
         await runtime.notify("dask_cleanup", logger=logger)
         await runtime.close()
 
 
-# --- DaskCluster --------------------------------------------------------------------------------
+# --- the watch-fed caches ------------------------------------------------------------------------
 
 
-@kopf.on.resume(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
-@kopf.on.create(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
-@kopf.on.update(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
-async def cluster_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    await _run(reconcile.reconcile_cluster(memo.runtime, str(namespace), name))
+@kopf.index(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
+def dask_clusters(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return cache.index_entries(KINDS["dask_clusters"], body)
 
 
-# --- DaskWorkerGroup ----------------------------------------------------------------------------
+@kopf.index(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
+def dask_worker_groups(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return cache.index_entries(KINDS["dask_worker_groups"], body)
 
 
-@kopf.on.resume(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
-@kopf.on.create(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
-@kopf.on.update(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
-async def worker_group_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    await _run(reconcile.reconcile_worker_group(memo.runtime, str(namespace), name))
+@kopf.index(names.GROUP, names.VERSION, names.JOB_PLURAL)
+def dask_jobs(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return cache.index_entries(KINDS["dask_jobs"], body)
 
 
-# --- Periodic passes -----------------------------------------------------------------------------
-# Plain asyncio loops (loops.LOOPS) started and stopped by watch events, not kopf timers: a timer
-# puts a finalizer on every DaskCluster and DaskWorkerGroup, so they could not be deleted while
-# no operator runs, and a deletion would wait for a running tick.
+@kopf.index(names.GROUP, names.VERSION, names.AUTOSCALER_PLURAL)
+def dask_autoscalers(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return cache.index_entries(KINDS["dask_autoscalers"], body)
 
 
-def _periodic(pass_: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[float]]:
-    async def round_() -> float:
-        try:
-            await pass_()
-        except RetryLater as exc:
-            return exc.delay
-        except BuildError:
-            return 60.0  # reported in status and Events; a plugin fix needs an operator restart
-        except ShuttingDown:
-            pass
-        return INTERVAL
-
-    return round_
+@kopf.index("v1", "pods", labels=MANAGED)
+def dask_pods(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return cache.index_entries(KINDS["dask_pods"], body)
 
 
-def _keep_passing(type: str | None, key: loops.Key, pass_: Callable[[], Awaitable[None]]) -> None:
-    if type == "DELETED":
-        loops.LOOPS.stop(key)
-    else:
-        loops.LOOPS.ensure(key, _periodic(pass_), initial_delay=INTERVAL)
+@kopf.index("v1", "services", labels=MANAGED)
+def dask_services(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return cache.index_entries(KINDS["dask_services"], body)
+
+
+@kopf.index("apps", "v1", "deployments", labels=MANAGED)
+def dask_deployments(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return cache.index_entries(KINDS["dask_deployments"], body)
+
+
+# --- changes request passes ------------------------------------------------------------------------
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
-async def cluster_periodic(type: str | None, body: kopf.Body, namespace: str | None, name: str, uid: str | None, memo: Any, **_: Any) -> None:
-    rt, ns = memo.runtime, str(namespace)
-    _keep_passing(type, ("DaskClusterPass", ns, name), lambda: reconcile.reconcile_cluster(rt, ns, name))
+async def cluster_event(type: str | None, body: kopf.Body, namespace: str | None, name: str, uid: str | None, memo: Any, **_: Any) -> None:
+    rt: Runtime = memo.runtime
+    ns = str(namespace)
+    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("kind") == names.JOB_KIND:
+            passes.request(rt, names.JOB_KIND, ns, ref["name"])
+    _watch_idle(rt, type, dict(body), ns, name)
     if type == "DELETED":
-        # Not kopf.on.delete: without a finalizer kopf never calls it for a plain deletion.
+        rt.cache.watched_deletion(names.CLUSTER_KIND, uid)
         rt.forget((names.CLUSTER_KIND, ns, name), uid)
         await rt.notify("dask_cluster_deleted", cluster=dict(body))
-
-
-@kopf.on.event(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
-async def worker_group_periodic(type: str | None, namespace: str | None, name: str, uid: str | None, memo: Any, **_: Any) -> None:
-    rt, ns = memo.runtime, str(namespace)
-    _keep_passing(type, ("DaskWorkerGroupPass", ns, name), lambda: reconcile.reconcile_worker_group(rt, ns, name))
-    if type == "DELETED":
-        rt.forget((names.WORKER_GROUP_KIND, ns, name), uid)
-
-
-# --- Children changed: poke the owner's pass ---------------------------------------------------
-
-
-def _poke_cluster(runtime: Runtime, namespace: str, cluster: str) -> None:
-    runtime.poke(
-        (names.CLUSTER_KIND, namespace, cluster), lambda: reconcile.reconcile_cluster(runtime, namespace, cluster)
-    )
-
-
-def _poke_group(runtime: Runtime, namespace: str, group: str) -> None:
-    runtime.poke(
-        (names.WORKER_GROUP_KIND, namespace, group), lambda: reconcile.reconcile_worker_group(runtime, namespace, group)
-    )
-
-
-@kopf.on.event("v1", "pods", labels=CHILD)
-async def child_pod_event(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
-    _poke_cluster(memo.runtime, str(namespace), labels[names.LABEL_CLUSTER])
-    if labels.get(names.LABEL_COMPONENT) == names.COMPONENT_WORKER and names.LABEL_WORKER_GROUP in labels:
-        _poke_group(memo.runtime, str(namespace), labels[names.LABEL_WORKER_GROUP])
-
-
-@kopf.on.event("apps", "v1", "deployments", labels=CHILD)
-@kopf.on.event("v1", "services", labels=CHILD)
-async def child_event(type: str | None, namespace: str | None, labels: kopf.Labels, uid: str | None, memo: Any, **_: Any) -> None:
-    if type == "DELETED":
-        memo.runtime.forget(uid=uid)
-    _poke_cluster(memo.runtime, str(namespace), labels[names.LABEL_CLUSTER])
-
-
-@kopf.on.event(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
-async def worker_group_event(namespace: str | None, spec: kopf.Spec, memo: Any, **_: Any) -> None:
-    if spec.get("cluster"):
-        _poke_cluster(memo.runtime, str(namespace), spec["cluster"])
-
-
-# --- DaskJob, DaskAutoscaler, idle timeout, liveness (issue 5) ----------------------------------
-# Each handler delegates to reconcile_job, reconcile_autoscaler, reconcile_idle or health. The
-# periodic work runs in loops.LOOPS (no kopf timers/daemons: they would put finalizers on
-# DaskJobs and DaskAutoscalers and delay deletions).
-
-JOB_RUNNER: dict[str, Any] = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: reconcile_job.COMPONENT_RUNNER}
-
-
-def _job_pass(runtime: Runtime, namespace: str, job: str) -> Any:
-    async def run() -> float:
-        later = await reconcile_job.reconcile_job(runtime, namespace, job)
-        return INTERVAL if later is None else later + 0.1  # deadlines, TTLs, settled jobs
-
-    return run
-
-
-def _poke_job(runtime: Runtime, namespace: str, job: str) -> None:
-    run = _job_pass(runtime, namespace, job)
-
-    async def once() -> None:
-        await run()
-
-    runtime.poke((reconcile_job.JOB_KIND, namespace, job), once)
-
-
-@kopf.on.event(names.GROUP, names.VERSION, reconcile_job.JOB_PLURAL)
-async def job_event(type: str | None, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    key = (reconcile_job.JOB_KIND, str(namespace), name)
-    if type == "DELETED":
-        loops.LOOPS.stop(key)
-        memo.runtime.forget(key)
         return
-    _poke_job(memo.runtime, str(namespace), name)
-    loops.LOOPS.ensure(key, _job_pass(memo.runtime, str(namespace), name), initial_delay=INTERVAL)
+    passes.request(rt, names.CLUSTER_KIND, ns, name)
+    for group in rt.cache.of_cluster(names.API_VERSION, names.WORKER_GROUP_KIND, ns, name):
+        passes.request(rt, names.WORKER_GROUP_KIND, ns, group["metadata"]["name"])
 
 
-@kopf.on.event("v1", "pods", labels=JOB_RUNNER)
-async def job_runner_event(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
-    _poke_job(memo.runtime, str(namespace), labels[names.LABEL_CLUSTER])
+@kopf.on.event(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
+async def worker_group_event(type: str | None, spec: kopf.Spec, namespace: str | None, name: str, uid: str | None, memo: Any, **_: Any) -> None:
+    rt: Runtime = memo.runtime
+    ns = str(namespace)
+    if spec.get("cluster"):
+        passes.request(rt, names.CLUSTER_KIND, ns, str(spec["cluster"]))
+    if type == "DELETED":
+        rt.cache.watched_deletion(names.WORKER_GROUP_KIND, uid)
+        rt.forget((names.WORKER_GROUP_KIND, ns, name), uid)
+        return
+    passes.request(rt, names.WORKER_GROUP_KIND, ns, name)
 
 
-@kopf.on.event(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
-async def cluster_event(type: str | None, body: kopf.Body, namespace: str | None, name: str, meta: kopf.Meta, memo: Any, **_: Any) -> None:
-    for ref in meta.get("ownerReferences") or []:
-        if ref.get("kind") == reconcile_job.JOB_KIND:
-            _poke_job(memo.runtime, str(namespace), ref["name"])
-    key = ("DaskClusterIdle", str(namespace), name)
+@kopf.on.event(names.GROUP, names.VERSION, names.JOB_PLURAL)
+async def job_event(type: str | None, namespace: str | None, name: str, uid: str | None, memo: Any, **_: Any) -> None:
+    rt: Runtime = memo.runtime
+    if type == "DELETED":
+        rt.cache.watched_deletion(names.JOB_KIND, uid)
+        rt.forget((names.JOB_KIND, str(namespace), name), uid)
+        return
+    passes.request(rt, names.JOB_KIND, str(namespace), name)
+
+
+@kopf.on.event("v1", "pods", labels=MANAGED)
+async def pod_event(type: str | None, namespace: str | None, labels: kopf.Labels, uid: str | None, memo: Any, **_: Any) -> None:
+    rt: Runtime = memo.runtime
+    ns, cluster = str(namespace), labels.get(names.LABEL_CLUSTER)
+    if type == "DELETED":
+        rt.cache.watched_deletion("Pod", uid)
+    if not cluster:
+        return
+    component = labels.get(names.LABEL_COMPONENT)
+    if component == names.COMPONENT_JOB_RUNNER:
+        passes.request(rt, names.JOB_KIND, ns, cluster)  # a job's cluster is named after it
+        return
+    passes.request(rt, names.CLUSTER_KIND, ns, cluster)
+    if component == names.COMPONENT_WORKER and names.LABEL_WORKER_GROUP in labels:
+        passes.request(rt, names.WORKER_GROUP_KIND, ns, labels[names.LABEL_WORKER_GROUP])
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
+@kopf.on.event("v1", "services", labels=MANAGED)
+async def scheduler_child_event(type: str | None, namespace: str | None, labels: kopf.Labels, uid: str | None, resource: kopf.Resource, memo: Any, **_: Any) -> None:
+    rt: Runtime = memo.runtime
+    if type == "DELETED":
+        rt.cache.watched_deletion(str(resource.kind), uid)
+        rt.forget(uid=uid)
+    if labels.get(names.LABEL_CLUSTER):
+        passes.request(rt, names.CLUSTER_KIND, str(namespace), labels[names.LABEL_CLUSTER])
+
+
+# --- periodic I/O, only for the objects that ask for it --------------------------------------------
+
+
+def _watch_idle(rt: Runtime, type: str | None, body: dict[str, Any], namespace: str, name: str) -> None:
+    key = ("DaskClusterIdle", namespace, name)
 
     async def check() -> float:
-        await reconcile_idle.check_idle(memo.runtime, str(namespace), name)
+        await reconcile_idle.check_idle(rt, namespace, name)
         return reconcile_idle.check_interval()
 
-    if type == "DELETED" or not reconcile_idle.has_idle_timeout(memo.runtime, dict(body)):
+    if type == "DELETED" or not reconcile_idle.has_idle_timeout(rt, body):
         loops.LOOPS.stop(key)
-        if type != "DELETED" and reconcile_idle.shows_idle(dict(body)):  # clear a stale Idle condition
-            memo.runtime.poke(key, check)
+        if type != "DELETED" and reconcile_idle.shows_idle(body):  # clear a stale Idle condition
+            rt.poke(key, check)
         return
     loops.LOOPS.ensure(key, check)
 
 
-@kopf.on.event(names.GROUP, names.VERSION, reconcile_autoscaler.AUTOSCALER_PLURAL)
+@kopf.on.event(names.GROUP, names.VERSION, names.AUTOSCALER_PLURAL)
 async def autoscaler_event(type: str | None, namespace: str | None, name: str, uid: str | None, memo: Any, **_: Any) -> None:
-    key = (reconcile_autoscaler.AUTOSCALER_KIND, str(namespace), name)
+    rt: Runtime = memo.runtime
+    key = (names.AUTOSCALER_KIND, str(namespace), name)
     if type == "DELETED":
         loops.LOOPS.stop(key)
+        rt.cache.watched_deletion(names.AUTOSCALER_KIND, uid)
         reconcile_autoscaler.forget(str(uid))
-        memo.runtime.forget(key)
+        rt.forget(key)
         return
 
     async def poll() -> float:
-        return await reconcile_autoscaler.reconcile_autoscaler(memo.runtime, str(namespace), name)
+        return await reconcile_autoscaler.reconcile_autoscaler(rt, str(namespace), name)
 
     loops.LOOPS.ensure(key, poll, retry_delay=reconcile_autoscaler.poll_interval(None))
 
 
-@kopf.on.cleanup()
-async def stop_loops(**_: Any) -> None:
-    await loops.LOOPS.close()
+# --- liveness --------------------------------------------------------------------------------------
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
 @kopf.on.event(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
-@kopf.on.event(names.GROUP, names.VERSION, reconcile_job.JOB_PLURAL)
-@kopf.on.event(names.GROUP, names.VERSION, reconcile_autoscaler.AUTOSCALER_PLURAL)
-@kopf.on.event("v1", "pods", labels={names.LABEL_MANAGED_BY: names.MANAGED_BY})
+@kopf.on.event(names.GROUP, names.VERSION, names.JOB_PLURAL)
+@kopf.on.event(names.GROUP, names.VERSION, names.AUTOSCALER_PLURAL)
+@kopf.on.event("v1", "pods", labels=MANAGED)
 async def watch_delivered(body: kopf.Body, type: str | None, resource: kopf.Resource, **_: Any) -> None:
     health.TRACKER.observe(resource.kind or resource.plural, dict(body), type)
 
@@ -264,3 +234,4 @@ async def watches_probe(memo: Any, **_: Any) -> dict[str, Any]:
         return await health.probe(memo.runtime)
     except health.WatchesStalled as exc:
         raise kopf.PermanentError(str(exc)) from exc
+

@@ -7,7 +7,9 @@ compares what the watches delivered with what the API server holds:
 
 * every watch event that reaches the operator's handlers records the object's
   ``resourceVersion`` (:meth:`WatchTracker.observe`);
-* the probe lists the same kinds in the served namespaces and notes each object whose listed
+* the probe lists the same kinds in the served namespaces, at most every half
+  ``health.watch-stall-seconds`` (in between it answers with the last result: the kubelet probes
+  every few seconds, and an idle operator must not cost LISTs every time) and notes each object whose listed
   version the watch has not delivered yet (:meth:`WatchTracker.compare`);
 * an object that stays undelivered for ``health.watch-stall-seconds`` (default 180 s, more
   than kopf's 70 s reconnect of a silent watch and than a long handler of the same object)
@@ -71,6 +73,8 @@ class WatchTracker:
     seen: dict[tuple[str, str], str] = field(default_factory=dict)
     lagging: dict[tuple[str, str], float] = field(default_factory=dict)
     namespaces: set[str] = field(default_factory=set)
+    last_check: float = 0.0
+    last_report: dict[str, Any] | None = None
 
     def observe(self, kind: str, body: dict[str, Any], event_type: str | None) -> None:
         meta = body.get("metadata") or {}
@@ -138,6 +142,9 @@ async def probe(rt: Runtime, tracker: WatchTracker = TRACKER) -> dict[str, Any]:
     if tracker.stall_seconds <= 0:
         return {"watches": "not checked (health.watch-stall-seconds is 0, or kopf peering is on)"}
     at = time.monotonic()
+    if tracker.last_report is not None and at - tracker.last_check < tracker.stall_seconds / 2:
+        return tracker.last_report  # a probe every few seconds must not cost LISTs every time
+    tracker.last_check = at
     stalled: list[str] = []
     report: dict[str, Any] = {}
     for watched in WATCHED:
@@ -155,5 +162,7 @@ async def probe(rt: Runtime, tracker: WatchTracker = TRACKER) -> dict[str, Any]:
     if stalled:
         message = "watch streams stalled: " + "; ".join(stalled[:5]) + (f" and {len(stalled) - 5} more" if len(stalled) > 5 else "")
         logger.error("liveness: %s", message)
+        tracker.last_report = None
         raise WatchesStalled(message)
-    return {"watches": report}
+    tracker.last_report = {"watches": report}
+    return tracker.last_report

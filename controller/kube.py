@@ -13,13 +13,16 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from . import names
 from .errors import ShuttingDown
+
+if TYPE_CHECKING:
+    from .cache import Cache
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +85,11 @@ class Kube:
         self._events: dict[tuple[str, str, str, str], tuple[str, int, float]] = {}
         self._instance = os.environ.get("HOSTNAME") or socket.gethostname()
         self.closed = False
+        self.cache: Cache | None = None  # told about every write, so passes never read a stale view
+
+    def _wrote(self, result: Any) -> None:
+        if self.cache is not None and isinstance(result, dict) and result.get("metadata"):
+            self.cache.wrote(result)
 
     @classmethod
     async def connect(cls) -> Kube:
@@ -176,6 +184,7 @@ class Kube:
         meta = manifest["metadata"]
         path = await self._path(manifest["apiVersion"], manifest["kind"], meta.get("namespace"))
         result: Manifest = await self._call("POST", path, body=manifest, query=[("fieldManager", names.FIELD_MANAGER)])
+        self._wrote(result)
         return result
 
     async def apply(self, manifest: Manifest) -> Manifest:
@@ -191,6 +200,7 @@ class Kube:
             query=[("fieldManager", names.FIELD_MANAGER), ("force", "true")],
             content_type="application/apply-patch+yaml",
         )
+        self._wrote(result)
         return result
 
     async def patch(
@@ -216,6 +226,7 @@ class Kube:
                 query=[("fieldManager", names.FIELD_MANAGER)],
                 content_type="application/json-patch+json" if json_patch else "application/merge-patch+json",
             )
+            self._wrote(result)
             return result
         except ApiException as exc:
             if exc.status == 404:
@@ -236,12 +247,20 @@ class Kube:
         if uid:
             body["preconditions"] = {"uid": uid}
         try:
-            await self._call("DELETE", await self._path(api_version, kind, namespace, name), body=body)
-            return True
+            result = await self._call("DELETE", await self._path(api_version, kind, namespace, name), body=body)
         except ApiException as exc:
             if exc.status in (404, 409):
                 return False
             raise
+        if self.cache is not None:
+            if isinstance(result, dict) and result.get("kind") == kind and (result.get("metadata") or {}).get("deletionTimestamp"):
+                self.cache.wrote(result)  # graceful deletion: it is terminating now
+            else:
+                gone = {"apiVersion": api_version, "kind": kind, "metadata": {"namespace": namespace, "name": name, "uid": uid}}
+                if isinstance(result, dict) and result.get("kind") == kind:
+                    gone = result
+                self.cache.deleted(gone)
+        return True
 
     # --- events ---------------------------------------------------------------------------
 

@@ -12,6 +12,10 @@ CLUSTER_KIND = "DaskCluster"
 WORKER_GROUP_KIND = "DaskWorkerGroup"
 CLUSTER_PLURAL = "daskclusters"
 WORKER_GROUP_PLURAL = "daskworkergroups"
+JOB_KIND = "DaskJob"
+JOB_PLURAL = "daskjobs"
+AUTOSCALER_KIND = "DaskAutoscaler"
+AUTOSCALER_PLURAL = "daskautoscalers"
 
 # Labels (reserved: the controller always sets them; users and plugins cannot override them).
 LABEL_CLUSTER = "dask.org/cluster-name"
@@ -27,6 +31,7 @@ COMPONENT_SCHEDULER = "scheduler"
 COMPONENT_WORKER_GROUP = "workergroup"
 COMPONENT_WORKER = "worker"
 COMPONENT_EXTRA = "extra"
+COMPONENT_JOB_RUNNER = "job-runner"
 
 # Annotations the operator writes on the children it owns.
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"

@@ -13,9 +13,11 @@ Rules (ARCHITECTURE §4, §7):
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import children, names
 from . import status as st
 
 
@@ -99,3 +101,58 @@ def plan_workers(pods: list[WorkerPod], finished: list[str], replicas: int, max_
         eligible = outdated if not excess_running else outdated + [p for p in kept_current if p.running]
         plan.candidates = eligible
     return plan
+
+
+# --- children applied whole (scheduler Deployment and Service, worker groups, plugin objects) ----
+
+
+CREATE, UPDATE, REPAIR, PATCH_METADATA, WAIT, KEEP = "create", "update", "repair", "patch-metadata", "wait", "keep"
+
+
+@dataclass(frozen=True)
+class ChildPlan:
+    """What to do with one child: ``action`` is one of CREATE, UPDATE (the desired spec changed),
+    REPAIR (someone else changed the live spec), PATCH_METADATA (labels/annotations only), WAIT
+    (``reason`` says for what) or KEEP."""
+
+    action: str
+    reason: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)  # the merge patch of PATCH_METADATA
+
+
+def live_spec_hash(obj: dict[str, Any]) -> str:
+    """Hash of a live child's spec as the API server stores it (defaults included). Replicas of
+    worker groups are left out: users and autoscalers scale groups."""
+    spec = copy.deepcopy(obj.get("spec") or {})
+    if obj.get("kind") == names.WORKER_GROUP_KIND:
+        (spec.get("worker") or {}).pop("replicas", None)
+    return children.spec_hash({"spec": spec})
+
+
+def plan_child(
+    desired: dict[str, Any],
+    current: dict[str, Any] | None,
+    owner_uid: str,
+    *,
+    applied_hash: str | None,
+    force_apply: bool = False,
+) -> ChildPlan:
+    """Compare a desired child with the live one. ``applied_hash``: :func:`live_spec_hash` of the
+    object the operator's last apply returned (None after a restart: the live spec is trusted).
+    Controllers only write status and annotations of these kinds, so any other spec change is
+    an out-of-band edit (``kubectl scale deployment ... --replicas=0``) to repair."""
+    if current is None:
+        return ChildPlan(CREATE)
+    meta = current.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return ChildPlan(WAIT, "the old one is being deleted")
+    foreign = [r for r in meta.get("ownerReferences") or [] if r.get("controller") and r.get("uid") != owner_uid]
+    if foreign:  # usually the child of a deleted namesake, about to be garbage-collected
+        return ChildPlan(WAIT, f"it is controlled by {foreign[0].get('kind')} {foreign[0].get('name')!r} (uid {foreign[0].get('uid')})")
+    wanted_hash = desired["metadata"]["annotations"][names.ANNOTATION_SPEC_HASH]
+    if force_apply or (meta.get("annotations") or {}).get(names.ANNOTATION_SPEC_HASH) != wanted_hash:
+        return ChildPlan(UPDATE)
+    if applied_hash is not None and applied_hash != live_spec_hash(current):
+        return ChildPlan(REPAIR)
+    changes = children.metadata_changes(desired, current)
+    return ChildPlan(PATCH_METADATA, metadata=changes) if changes else ChildPlan(KEEP)

@@ -16,9 +16,27 @@ from typing import Any
 
 from . import children, config, labels, names
 from . import status as st
+from .desired import (
+    defaulted_cluster,
+    desired_cluster,
+    desired_resources,
+    desired_worker_pod,
+)
 from .errors import BuildError, RetryLater, SchedulerUnreachable
 from .kube import is_owned_by, owner_reference
-from .planning import WorkerPlan, WorkerPod, plan_workers
+from .planning import (
+    CREATE,
+    KEEP,
+    PATCH_METADATA,
+    REPAIR,
+    UPDATE,
+    WAIT,
+    WorkerPlan,
+    WorkerPod,
+    live_spec_hash,
+    plan_child,
+    plan_workers,
+)
 from .runtime import Runtime
 from .scheduler_api import endpoint_from_service
 from .status_io import write_status as _write_status
@@ -28,35 +46,14 @@ logger = logging.getLogger("dask_operator")
 Manifest = dict[str, Any]
 
 
+PREREQUISITES_RECHECK = 10.0
+
 # --- helpers ------------------------------------------------------------------------------------
 
 
 def _ref(obj: Manifest) -> str:
     meta = obj.get("metadata", {})
     return f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}"
-
-
-def _build(rt: Runtime, hook: str, **kwargs: Any) -> Manifest:
-    manifest = getattr(rt.pm.hook, hook)(**kwargs)
-    if not isinstance(manifest, dict) or not manifest.get("metadata", {}).get("name"):
-        raise BuildError(f"no plugin answered {hook} with a manifest (got {type(manifest).__name__})")
-    return manifest
-
-
-def core_validate_cluster(cluster: Manifest) -> list[str]:
-    """Checks the core needs whatever the plugins say (names must fit Kubernetes limits)."""
-    name = cluster["metadata"]["name"]
-    errors = []
-    if len(name) > names.MAX_CLUSTER_NAME:
-        errors.append(
-            f"cluster name {name!r} is {len(name)} characters; at most {names.MAX_CLUSTER_NAME} "
-            f"fit, because the Service {names.scheduler_name(name)!r} must be a DNS label of at most "
-            f"{names.MAX_LABEL_VALUE} characters"
-        )
-    replicas = (cluster.get("spec", {}).get("worker") or {}).get("replicas", 1)
-    if not isinstance(replicas, int) or replicas < 0:
-        errors.append(f"spec.worker.replicas must be a non-negative integer, not {replicas!r}")
-    return errors
 
 
 async def _warn_once(rt: Runtime, obj: Manifest, messages: list[str]) -> None:
@@ -71,66 +68,34 @@ async def _warn_once(rt: Runtime, obj: Manifest, messages: list[str]) -> None:
     rt.warned[uid] = fingerprint
 
 
-def _live_spec_hash(obj: Manifest) -> str:
-    """Hash of a live child's spec as the API server stores it (defaults included).
-
-    Replicas of worker groups are left out: users and autoscalers scale groups.
-    """
-    spec = copy.deepcopy(obj.get("spec") or {})
-    if obj.get("kind") == names.WORKER_GROUP_KIND:
-        (spec.get("worker") or {}).pop("replicas", None)
-    return children.spec_hash({"spec": spec})
-
-
 async def _apply(rt: Runtime, desired: Manifest) -> Manifest:
     live = await rt.kube.apply(desired)
-    rt.applied_spec[live["metadata"]["uid"]] = _live_spec_hash(live)
+    rt.applied_spec[live["metadata"]["uid"]] = live_spec_hash(live)
     return live
 
 
-def _edited_by_someone_else(rt: Runtime, current: Manifest) -> bool:
-    """True when a child's spec changed since the operator last applied it (e.g.
-    ``kubectl scale deployment simple-scheduler --replicas=0``). Controllers only write status
-    and annotations of these kinds, so any spec change is an out-of-band edit. After a restart
-    the first spec seen is trusted."""
-    known = rt.applied_spec.setdefault(current["metadata"]["uid"], _live_spec_hash(current))
-    return known != _live_spec_hash(current)
-
-
 async def _ensure_child(rt: Runtime, owner: Manifest, desired: Manifest, *, force_apply: bool = False) -> Manifest:
-    """Create ``desired`` if missing, re-apply it if its spec hash drifted, sync its metadata."""
-    meta = desired["metadata"]
-    kind = desired["kind"]
-    current = await rt.kube.get(desired["apiVersion"], kind, meta["namespace"], meta["name"])
-    if current is not None:
-        if st.is_terminating(current):
-            raise RetryLater(f"waiting for the old {_ref(current)} to be deleted", delay=2)
-        refs = current.get("metadata", {}).get("ownerReferences") or []
-        foreign = [r for r in refs if r.get("controller") and r.get("uid") != owner["metadata"]["uid"]]
-        if foreign:
-            # Usually the child of a deleted namesake, about to be garbage-collected.
-            raise RetryLater(f"{_ref(current)} is controlled by {foreign[0].get('kind')} uid {foreign[0].get('uid')}; waiting", delay=5)
-    if current is None:
-        live = await _apply(rt, desired)
-        await rt.kube.event(owner, "Normal", f"Created{kind}", f"Created {kind} {meta['name']}")
-        logger.info("%s: created %s", _ref(owner), _ref(desired))
-        return live
-    current_hash = (current["metadata"].get("annotations") or {}).get(names.ANNOTATION_SPEC_HASH)
-    if force_apply or current_hash != meta["annotations"][names.ANNOTATION_SPEC_HASH]:
-        live = await _apply(rt, desired)
-        await rt.kube.event(owner, "Normal", f"Updated{kind}", f"Updated {kind} {meta['name']} to the current spec")
-        logger.info("%s: updated %s", _ref(owner), _ref(desired))
-        return live
-    if _edited_by_someone_else(rt, current):
-        live = await _apply(rt, desired)
-        await rt.kube.event(owner, "Warning", f"Repaired{kind}", f"{kind} {meta['name']} was changed outside the operator; restored it")
-        logger.info("%s: repaired %s", _ref(owner), _ref(desired))
-        return live
-    changes = children.metadata_changes(desired, current)
-    if changes:
-        patched = await rt.kube.patch(desired["apiVersion"], kind, meta["namespace"], meta["name"], {"metadata": changes})
-        return patched or current
-    return current
+    """Observe the child in the cache, plan (pure), act: create, update, repair or patch metadata."""
+    meta, kind = desired["metadata"], desired["kind"]
+    current = await rt.get(desired["apiVersion"], kind, meta["namespace"], meta["name"])
+    applied = rt.applied_spec.setdefault(current["metadata"]["uid"], live_spec_hash(current)) if current else None
+    plan = plan_child(desired, current, owner["metadata"]["uid"], applied_hash=applied, force_apply=force_apply)
+    if plan.action == WAIT:
+        raise RetryLater(f"waiting for {kind} {meta['name']}: {plan.reason}", delay=2)
+    if plan.action == KEEP or current is None and plan.action == PATCH_METADATA:
+        return current or desired
+    if plan.action == PATCH_METADATA:
+        patched = await rt.kube.patch(desired["apiVersion"], kind, meta["namespace"], meta["name"], {"metadata": plan.metadata})
+        return patched or current or desired
+    live = await _apply(rt, desired)
+    event = {
+        CREATE: ("Normal", "Created", f"Created {kind} {meta['name']}"),
+        UPDATE: ("Normal", "Updated", f"Updated {kind} {meta['name']} to the current spec"),
+        REPAIR: ("Warning", "Repaired", f"{kind} {meta['name']} was changed outside the operator; restored it"),
+    }[plan.action]
+    await rt.kube.event(owner, event[0], f"{event[1]}{kind}", event[2])
+    logger.info("%s: %s %s", _ref(owner), plan.action, _ref(desired))
+    return live
 
 
 # --- DaskCluster ----------------------------------------------------------------------------------
@@ -139,7 +104,7 @@ async def _ensure_child(rt: Runtime, owner: Manifest, desired: Manifest, *, forc
 async def reconcile_cluster(rt: Runtime, namespace: str, name: str) -> None:
     """One pass over the DaskCluster ``namespace/name`` (reads the latest object itself)."""
     async with rt.lock(names.CLUSTER_KIND, namespace, name), rt.pass_context(names.CLUSTER_KIND, name, namespace):
-        body = await rt.kube.get(names.API_VERSION, names.CLUSTER_KIND, namespace, name)
+        body = await rt.get(names.API_VERSION, names.CLUSTER_KIND, namespace, name)
         if body is None or st.is_terminating(body):
             return
         await _reconcile_cluster(rt, body)
@@ -163,59 +128,43 @@ async def _reconcile_cluster(rt: Runtime, body: Manifest) -> None:
         await _set_phase(rt, body, body, None, st.PHASE_CREATED, "DaskCluster accepted; creating its scheduler and workers")
         old_phase = st.PHASE_CREATED
 
-    cluster = copy.deepcopy(body)
-    rt.pm.hook.dask_cluster_defaults(cluster=cluster)
-    errors = core_validate_cluster(cluster) + children.flatten(rt.pm.hook.dask_cluster_validate(cluster=cluster))
-    if errors:
+    desired = desired_cluster(rt.pm, body)
+    cluster = desired.cluster
+    if desired.errors:
+        errors = desired.errors
         await _write_status(rt, body, st.invalid_cluster_status(generation, errors))
         await rt.kube.event(body, "Warning", "InvalidSpec", "; ".join(errors))
         await _set_phase(rt, body, cluster, old_phase, st.PHASE_ERROR, "invalid spec: " + "; ".join(errors))
         return
-    await _warn_once(rt, body, children.flatten(rt.pm.hook.dask_cluster_warnings(cluster=cluster)))
-
-    address: str | None = rt.pm.hook.dask_scheduler_address(cluster=cluster)
-    inherited = labels.merge_metadata(meta)
-    group_name = names.default_worker_group_name(name)
-
-    def finish(manifest: Manifest, component: str, group: str | None = None) -> Manifest:
-        return children.finalize(
-            manifest, pm=rt.pm, cluster=cluster, component=component, inherited=inherited, owner=body, worker_group=group
-        )
-
-    deployment = finish(_build(rt, "dask_scheduler_build_deployment", cluster=cluster), names.COMPONENT_SCHEDULER)
-    service = finish(_build(rt, "dask_scheduler_build_service", cluster=cluster), names.COMPONENT_SCHEDULER)
-    group = finish(_build(rt, "dask_worker_group_build", cluster=cluster), names.COMPONENT_WORKER_GROUP, group_name)
-    pods = await rt.kube.list("v1", "Pod", namespace, labels.selector({names.LABEL_CLUSTER: name}))
+    await _warn_once(rt, body, desired.warnings)
+    assert desired.deployment and desired.service and desired.default_group
+    address, deployment, service, group = desired.scheduler_address, desired.deployment, desired.service, desired.default_group
+    group_name = group["metadata"]["name"]
+    pods = rt.cache.of_cluster("v1", "Pod", namespace, name)
     current_workers = [
         p for p in pods
         if (p["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == names.COMPONENT_WORKER and not st.is_terminating(p)
     ]
-    extras = [
-        finish(m, (m.get("metadata", {}).get("labels") or {}).get(names.LABEL_COMPONENT, names.COMPONENT_EXTRA))
-        for m in children.flatten(rt.pm.hook.dask_cluster_resources(cluster=cluster, worker_pods=current_workers))
-    ]
+    extras = desired_resources(rt.pm, desired, body, current_workers)
     resources = [{"apiVersion": e["apiVersion"], "kind": e["kind"], "name": e["metadata"]["name"]} for e in extras]
 
     # Plugin objects first: the scheduler may need them (a certificate's Secret, mesh policies).
     for extra in extras:
         await _ensure_extra(rt, body, extra)
     await _prune_extras(rt, body, extras)
-    prerequisites = children.flatten(rt.pm.hook.dask_cluster_prerequisites(cluster=cluster))
+    prerequisites = desired.prerequisites
     missing = await _missing(rt, namespace, prerequisites)
     if missing:
         await _wait_for_prerequisites(rt, body, cluster, old_phase, generation, missing, address, resources)
-        return
+        # Objects of kinds the operator does not watch: look again later (a GET each, while waiting).
+        raise RetryLater(f"waiting for {_describe(missing)}", delay=PREREQUISITES_RECHECK)
 
     live_service = await _ensure_child(rt, body, service)
     live_deployment = await _ensure_child(rt, body, deployment)
     await _ensure_default_group(rt, body, group)
 
     await _sync_scheduler_pods(rt, deployment, pods)
-    groups = [
-        g
-        for g in await rt.kube.list(names.API_VERSION, names.WORKER_GROUP_KIND, namespace)
-        if g.get("spec", {}).get("cluster") == name
-    ]
+    groups = rt.cache.of_cluster(names.API_VERSION, names.WORKER_GROUP_KIND, namespace, name)
     worker_pods = [p for p in pods if (p["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == names.COMPONENT_WORKER]
     endpoint_ports = {p.get("name"): p.get("port") for p in live_service.get("spec", {}).get("ports", [])}
     dashboard_port = endpoint_ports.get(names.DASHBOARD_PORT_NAME, names.DASHBOARD_PORT)
@@ -264,7 +213,7 @@ async def _ensure_default_group(rt: Runtime, owner: Manifest, desired: Manifest)
     """
     meta = desired["metadata"]
     cluster_replicas = str(desired["spec"]["worker"]["replicas"])
-    current = await rt.kube.get(names.API_VERSION, names.WORKER_GROUP_KIND, meta["namespace"], meta["name"])
+    current = await rt.get(names.API_VERSION, names.WORKER_GROUP_KIND, meta["namespace"], meta["name"])
     force = False
     if current is not None:
         current_replicas = st.replicas_of(current)
@@ -285,7 +234,7 @@ def _describe(refs: list[dict[str, Any]]) -> str:
 
 async def _missing(rt: Runtime, namespace: str, refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The references of ``dask_cluster_prerequisites`` whose object does not exist (yet)."""
-    return [r for r in refs if await rt.kube.get(r["apiVersion"], r["kind"], namespace, r["name"]) is None]
+    return [r for r in refs if await rt.get(r["apiVersion"], r["kind"], namespace, r["name"]) is None]
 
 
 async def _wait_for_prerequisites(
@@ -336,7 +285,7 @@ async def _prune_extras(rt: Runtime, owner: Manifest, extras: list[Manifest]) ->
         if key in wanted or None in key:
             continue
         try:
-            current = await rt.kube.get(key[0], key[1], owner["metadata"]["namespace"], key[2])
+            current = await rt.get(key[0], key[1], owner["metadata"]["namespace"], key[2])
         except LookupError:  # its CRD was removed, and with it the object
             continue
         if current is not None and is_owned_by(current, owner["metadata"]["uid"]):
@@ -365,7 +314,7 @@ async def _sync_scheduler_pods(rt: Runtime, deployment: Manifest, pods: list[Man
 async def reconcile_worker_group(rt: Runtime, namespace: str, name: str) -> None:
     """One pass over the DaskWorkerGroup ``namespace/name``."""
     async with rt.lock(names.WORKER_GROUP_KIND, namespace, name), rt.pass_context(names.WORKER_GROUP_KIND, name, namespace):
-        body = await rt.kube.get(names.API_VERSION, names.WORKER_GROUP_KIND, namespace, name)
+        body = await rt.get(names.API_VERSION, names.WORKER_GROUP_KIND, namespace, name)
         if body is None or st.is_terminating(body):
             return
         await _reconcile_worker_group(rt, body)
@@ -376,7 +325,7 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
     namespace, name = meta["namespace"], meta["name"]
     generation = int(meta.get("generation") or 0)
     cluster_name = group.get("spec", {}).get("cluster")
-    cluster_body = await rt.kube.get(names.API_VERSION, names.CLUSTER_KIND, namespace, cluster_name) if cluster_name else None
+    cluster_body = await rt.get(names.API_VERSION, names.CLUSTER_KIND, namespace, cluster_name) if cluster_name else None
     if cluster_body is None or st.is_terminating(cluster_body):
         await _write_status(rt, group, st.cluster_missing_status(generation, str(cluster_name), namespace))
         await rt.kube.event(group, "Warning", "ClusterNotFound", f"DaskCluster {cluster_name!r} not found; waiting for it")
@@ -396,9 +345,7 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         group = patched
         await rt.kube.event(group, "Normal", "Adopted", f"Joined DaskCluster {cluster_name!r} (now owned by it)")
 
-    cluster = copy.deepcopy(cluster_body)
-    rt.pm.hook.dask_cluster_defaults(cluster=cluster)
-    errors = core_validate_cluster(cluster) + children.flatten(rt.pm.hook.dask_cluster_validate(cluster=cluster))
+    cluster, errors = defaulted_cluster(rt.pm, cluster_body)
     if errors:
         message = f"DaskCluster {cluster_name!r} is invalid: " + "; ".join(errors)
         await _write_status(rt, group, st.cluster_missing_status(generation, cluster_name, namespace, "ClusterInvalid", message))
@@ -410,30 +357,19 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         await _write_status(
             rt, group, {"observedGeneration": generation, "conditions": [st.condition("Ready", False, "WaitingForPrerequisites", message, generation)]}
         )
-        return
+        raise RetryLater(message, delay=PREREQUISITES_RECHECK)
 
     address: str = rt.pm.hook.dask_scheduler_address(cluster=cluster)
-    inherited = labels.merge_metadata(group["metadata"])
 
     def build_pod(pod_name: str) -> Manifest:
-        pod = _build(rt, "dask_worker_build_pod", cluster=cluster, worker_group=group, name=pod_name, scheduler_address=address)
-        return children.finalize(
-            pod,
-            pm=rt.pm,
-            cluster=cluster,
-            component=names.COMPONENT_WORKER,
-            inherited=inherited,
-            owner=group,
-            worker_group=name,
-            hash_name=pod_name,
-        )
+        return desired_worker_pod(rt.pm, cluster, group, pod_name, address)
 
     template = build_pod(names.worker_pod_name(name, "0" * 10))
     desired_hash = template["metadata"]["annotations"][names.ANNOTATION_SPEC_HASH]
     selector = labels.selector(
         {names.LABEL_CLUSTER: cluster_name, names.LABEL_COMPONENT: names.COMPONENT_WORKER, names.LABEL_WORKER_GROUP: name}
     )
-    pods = [p for p in await rt.kube.list("v1", "Pod", namespace, selector) if is_owned_by(p, meta["uid"])]
+    pods = _group_pods(rt, group)
     active = [p for p in pods if st.pod_is_active(p)]
     finished = [p["metadata"]["name"] for p in pods if not st.is_terminating(p) and st.pod_is_finished(p)]
     infos = [WorkerPod.from_pod(p, desired_hash, names.ANNOTATION_SPEC_HASH) for p in active]
@@ -453,12 +389,14 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         if pending:
             await rt.kube.event(group, "Normal", "DeletedPendingWorkers", f"Deleted {len(pending)} worker pod(s) that were not running yet: {', '.join(pending)}")
 
+    retry: str | None = None
     failing = _note_failures(rt, (names.WORKER_GROUP_KIND, namespace, name), len([n for n in deleted if n in finished]))
     if failing and plan.create:
         # Workers keep exiting (bad image, bad args): back off instead of churning pods.
         message = f"{failing} worker pods finished within {FAILURE_WINDOW:.0f} s; waiting before creating more"
         await rt.kube.event(group, "Warning", "WorkersFailing", message)
         plan.create = 0
+        retry = message
 
     for pod in active:  # metadata changes reach running workers in place
         if pod["metadata"]["name"] in deleted:
@@ -469,7 +407,7 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         if changes.get("labels") or changes.get("annotations"):
             await rt.kube.patch("v1", "Pod", namespace, pod["metadata"]["name"], {"metadata": changes})
 
-    created = await _create_workers(rt, group, build_pod, plan.create)
+    created = await _create_workers(rt, group, build_pod, plan.create, desired_hash)
 
     retired: list[str] = []
     blocked: str | None = None
@@ -496,7 +434,7 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
                 await rt.kube.event(group, "Warning", "ScaleDownBlocked", blocked)
 
     if deleted or created:
-        pods = [p for p in await rt.kube.list("v1", "Pod", namespace, selector) if is_owned_by(p, meta["uid"])]
+        pods = _group_pods(rt, group)  # the cache already holds what the API server returned
     await _write_status(
         rt,
         group,
@@ -508,6 +446,20 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         await rt.notify("dask_workers_changed", cluster=cluster, worker_group=group, created=created, retired=retired, deleted=deleted)
     if blocked:
         raise RetryLater(blocked, delay=rt.next_backoff(key))
+    if retry:
+        raise RetryLater(retry, delay=FAILURE_WINDOW / 4)
+
+
+def _group_pods(rt: Runtime, group: Manifest) -> list[Manifest]:
+    meta = group["metadata"]
+    cluster = group["spec"]["cluster"]
+    return [
+        p
+        for p in rt.cache.of_cluster("v1", "Pod", meta["namespace"], cluster)
+        if (p["metadata"].get("labels") or {}).get(names.LABEL_WORKER_GROUP) == meta["name"]
+        and (p["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == names.COMPONENT_WORKER
+        and is_owned_by(p, meta["uid"])
+    ]
 
 
 FAILURE_WINDOW = 120.0
@@ -522,7 +474,21 @@ def _note_failures(rt: Runtime, key: tuple[str, str, str], count: int) -> int:
     return len(recent) if len(recent) >= FAILURE_LIMIT else 0
 
 
-async def _create_workers(rt: Runtime, group: Manifest, build_pod: Any, count: int) -> list[str]:
+def _still_missing(rt: Runtime, group: Manifest, desired_hash: str) -> int:
+    """Between two batches: how many workers the group still lacks, per the cache (the group
+    may have been scaled down or deleted meanwhile; the pods created are in the cache)."""
+    meta = group["metadata"]
+    current = rt.cache.get(names.API_VERSION, names.WORKER_GROUP_KIND, meta["namespace"], meta["name"])
+    if current is None or st.is_terminating(current) or current["metadata"].get("uid") != meta.get("uid"):
+        return 0
+    up_to_date = [
+        p for p in _group_pods(rt, current)
+        if st.pod_is_active(p) and (p["metadata"].get("annotations") or {}).get(names.ANNOTATION_SPEC_HASH) == desired_hash
+    ]
+    return max(0, st.replicas_of(current) - len(up_to_date))
+
+
+async def _create_workers(rt: Runtime, group: Manifest, build_pod: Any, count: int, desired_hash: str) -> list[str]:
     """Create ``count`` worker pods, ``worker-allocation.batch-size`` at a time."""
     if count <= 0:
         return []
@@ -544,6 +510,8 @@ async def _create_workers(rt: Runtime, group: Manifest, build_pod: Any, count: i
             break
         if remaining > 0 and delay:
             await asyncio.sleep(delay)
+        if remaining > 0:
+            remaining = min(remaining, _still_missing(rt, group, desired_hash))
     if created:
         await rt.kube.event(group, "Normal", "CreatedWorkers", f"Created {len(created)} worker pod(s): {', '.join(created)}")
     if failures:
@@ -561,7 +529,7 @@ async def _retire_workers(
     Returns (retired through the scheduler, deleted pods). Raises SchedulerUnreachable.
     """
     namespace = group["metadata"]["namespace"]
-    service = await rt.kube.get("v1", "Service", namespace, names.scheduler_name(cluster["metadata"]["name"]))
+    service = await rt.get("v1", "Service", namespace, names.scheduler_name(cluster["metadata"]["name"]))
     endpoint = endpoint_from_service(service)
     workers = await rt.scheduler.get_workers(endpoint)
     by_name = {w.name: w for w in workers}

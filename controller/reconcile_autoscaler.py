@@ -26,8 +26,8 @@ from .status_io import write_status
 
 logger = logging.getLogger("dask_operator")
 
-AUTOSCALER_KIND = "DaskAutoscaler"
-AUTOSCALER_PLURAL = "daskautoscalers"
+AUTOSCALER_KIND = names.AUTOSCALER_KIND
+AUTOSCALER_PLURAL = names.AUTOSCALER_PLURAL
 HISTORY_SECONDS = 3600.0  # longer than any sensible stabilisation window
 HISTORY_ENTRIES = 2000
 
@@ -63,7 +63,7 @@ def decision_word(current: int, desired: int) -> str:
 async def reconcile_autoscaler(rt: Runtime, namespace: str, name: str) -> float:
     """One poll of the DaskAutoscaler ``namespace/name``; returns seconds until the next one."""
     async with rt.lock(AUTOSCALER_KIND, namespace, name), rt.pass_context(AUTOSCALER_KIND, name, namespace):
-        body = await rt.kube.get(names.API_VERSION, AUTOSCALER_KIND, namespace, name)
+        body = await rt.get(names.API_VERSION, AUTOSCALER_KIND, namespace, name)
         if body is None or st.is_terminating(body):
             return poll_interval(None)
         await _poll(rt, body)
@@ -91,16 +91,16 @@ async def _poll(rt: Runtime, body: dict[str, Any]) -> None:
     cluster_name = str(spec.get("cluster") or "")
     group_name = str(spec.get("workerGroup") or names.default_worker_group_name(cluster_name))
 
-    cluster = await rt.kube.get(names.API_VERSION, names.CLUSTER_KIND, namespace, cluster_name)
+    cluster = await rt.get(names.API_VERSION, names.CLUSTER_KIND, namespace, cluster_name)
     if cluster is None or st.is_terminating(cluster):
         await _unable(rt, body, "ClusterNotFound", f"DaskCluster {cluster_name!r} not found in namespace {namespace!r}")
         return
-    group = await rt.kube.get(names.API_VERSION, names.WORKER_GROUP_KIND, namespace, group_name)
+    group = await rt.get(names.API_VERSION, names.WORKER_GROUP_KIND, namespace, group_name)
     if group is None or st.is_terminating(group) or group.get("spec", {}).get("cluster") != cluster_name:
         await _unable(rt, body, "WorkerGroupNotFound",
                       f"DaskWorkerGroup {group_name!r} of DaskCluster {cluster_name!r} not found in namespace {namespace!r}")
         return
-    service = await rt.kube.get("v1", "Service", namespace, names.scheduler_name(cluster_name))
+    service = await rt.get("v1", "Service", namespace, names.scheduler_name(cluster_name))
     try:
         target = await rt.scheduler.adaptive_target(endpoint_from_service(service))
     except SchedulerUnreachable as exc:

@@ -65,7 +65,7 @@ def shows_idle(body: dict[str, Any]) -> bool:
 async def check_idle(rt: Runtime, namespace: str, name: str) -> None:
     """One idle check of the DaskCluster ``namespace/name``."""
     async with rt.lock(names.CLUSTER_KIND, namespace, name):
-        body = await rt.kube.get(names.API_VERSION, names.CLUSTER_KIND, namespace, name)
+        body = await rt.get(names.API_VERSION, names.CLUSTER_KIND, namespace, name)
         if body is None or st.is_terminating(body):
             return
         await _check(rt, body)
@@ -94,7 +94,7 @@ async def _check(rt: Runtime, body: dict[str, Any]) -> None:
     if status.get("phase") != st.PHASE_RUNNING:
         await _not_idle(rt, body, "SchedulerNotReady", "the scheduler is not ready; it does not count as idle")
         return
-    service = await rt.kube.get("v1", "Service", namespace, names.scheduler_name(name))
+    service = await rt.get("v1", "Service", namespace, names.scheduler_name(name))
     try:
         since = await rt.scheduler.check_idle(endpoint_from_service(service))
     except SchedulerUnreachable as exc:

@@ -41,9 +41,9 @@ logger = logging.getLogger("dask_operator")
 
 Manifest = dict[str, Any]
 
-JOB_KIND = "DaskJob"
-JOB_PLURAL = "daskjobs"
-COMPONENT_RUNNER = "job-runner"
+JOB_KIND = names.JOB_KIND
+JOB_PLURAL = names.JOB_PLURAL
+COMPONENT_RUNNER = names.COMPONENT_JOB_RUNNER
 
 JOB_CREATED = "JobCreated"
 CLUSTER_CREATED = "ClusterCreated"
@@ -105,7 +105,7 @@ async def reconcile_job(rt: Runtime, namespace: str, name: str) -> float | None:
     due), the TTL's remaining time or :data:`SETTLED_RECHECK` once it finished and is cleaned
     up (its own watch events still trigger passes at once); ``None`` when the job is gone."""
     async with rt.lock(JOB_KIND, namespace, name), rt.pass_context(JOB_KIND, name, namespace):
-        job = await rt.kube.get(names.API_VERSION, JOB_KIND, namespace, name)
+        job = await rt.get(names.API_VERSION, JOB_KIND, namespace, name)
         if job is None or st.is_terminating(job):
             return None
         return await _reconcile_job(rt, job)
@@ -137,8 +137,8 @@ async def _reconcile_job(rt: Runtime, job: Manifest) -> float | None:
     if job["status"]["jobStatus"] in FINISHED:
         return await _clean_up_finished(rt, job)
 
-    runner = await rt.kube.get("v1", "Pod", namespace, runner_name(name))
-    cluster = await rt.kube.get(names.API_VERSION, names.CLUSTER_KIND, namespace, name)
+    runner = await rt.get("v1", "Pod", namespace, runner_name(name))
+    cluster = await rt.get(names.API_VERSION, names.CLUSTER_KIND, namespace, name)
 
     if spec.get("suspend"):
         await _suspend(rt, job, runner, cluster)
@@ -298,7 +298,7 @@ async def _finish(rt: Runtime, job: Manifest, outcome: str, reason: str, message
 
 
 async def _delete_owned(rt: Runtime, job: Manifest, api_version: str, kind: str, name: str, why: str) -> bool:
-    obj = await rt.kube.get(api_version, kind, job["metadata"]["namespace"], name)
+    obj = await rt.get(api_version, kind, job["metadata"]["namespace"], name)
     if obj is None or st.is_terminating(obj) or _foreign(obj, job):
         return False
     deleted = await rt.kube.delete(api_version, kind, job["metadata"]["namespace"], name, uid=obj["metadata"].get("uid"))
@@ -312,7 +312,7 @@ async def _clean_up_finished(rt: Runtime, job: Manifest) -> float | None:
     meta, spec, status = job["metadata"], job.get("spec") or {}, job["status"]
     namespace, name = meta["namespace"], meta["name"]
     await _delete_owned(rt, job, names.API_VERSION, names.CLUSTER_KIND, name, f"the job is {status['jobStatus']}")
-    runner = await rt.kube.get("v1", "Pod", namespace, runner_name(name))
+    runner = await rt.get("v1", "Pod", namespace, runner_name(name))
     if runner is not None and not _foreign(runner, job) and not st.is_terminating(runner):
         if not spec.get("keepRunnerPod", True) or not st.pod_is_finished(runner):
             await _delete_owned(rt, job, "v1", "Pod", runner_name(name),

@@ -7,12 +7,13 @@ import contextlib
 import inspect
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from . import config
+from .cache import Cache, Index
 from .errors import ShuttingDown
-from .kube import Kube
+from .kube import Kube, Manifest
 from .pluginmanager import PluginManager
 from .scheduler_api import SchedulerAPI
 
@@ -24,14 +25,17 @@ Key = tuple[str, str, str]  # kind, namespace, name
 class Runtime:
     """Everything a reconcile pass needs, created once when kopf starts."""
 
-    def __init__(self, pm: PluginManager, kube: Kube, scheduler: SchedulerAPI) -> None:
+    def __init__(self, pm: PluginManager, kube: Kube, scheduler: SchedulerAPI, cache: Cache) -> None:
         self.pm = pm
         self.kube = kube
+        self.cache = cache
+        kube.cache = cache
         self.scheduler = scheduler
         self._locks: defaultdict[Key, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._pokes: dict[Key, asyncio.Task[None]] = {}
+        self._pokes: dict[Key, tuple[asyncio.Task[None], float]] = {}  # key -> (task, when due)
         self.warned: dict[str, str] = {}  # uid -> warnings last posted
         self.backoff: dict[Key, float] = {}
+        self.errors: dict[Key, float] = {}  # last retry delay of passes that failed unexpectedly
         self.applied_spec: dict[str, str] = {}  # uid -> hash of the live spec after our last apply
         self.failures: dict[Key, list[float]] = {}  # finished worker pods replaced, per group
         self.closing = False
@@ -40,13 +44,21 @@ class Runtime:
         self._idle.set()
 
     @classmethod
-    async def start(cls, pm: PluginManager) -> Runtime:
+    async def start(cls, pm: PluginManager, indices: Mapping[str, Index]) -> Runtime:
+        """``indices``: kopf's indices of the watched kinds (see :mod:`.cache`)."""
         kube = await Kube.connect()
         scheduler = SchedulerAPI(
             timeout=float(config.get("scheduler-api.timeout")),
             retire_timeout=float(config.get("scheduler-api.retire-timeout")),
         )
-        return cls(pm, kube, scheduler)
+        return cls(pm, kube, scheduler, Cache(indices))
+
+    async def get(self, api_version: str, kind: str, namespace: str, name: str) -> Manifest | None:
+        """An object from the watch-fed cache; kinds the operator does not watch (what plugins
+        ask for) from the API server."""
+        if self.cache.serves(api_version, kind):
+            return self.cache.get(api_version, kind, namespace, name)
+        return await self.kube.get(api_version, kind, namespace, name)
 
     async def close(self, timeout: float = 15) -> None:
         """Stop taking new passes, let running ones finish, then close the clients."""
@@ -55,9 +67,10 @@ class Runtime:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except asyncio.TimeoutError:
             logger.warning("stopping with %d reconcile pass(es) still running", self._active)
-        for task in list(self._pokes.values()):
+        tasks = [task for task, _ in self._pokes.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._pokes.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.scheduler.close()
         await self.kube.close()
 
@@ -70,6 +83,7 @@ class Runtime:
             if lock is not None and not lock.locked():
                 del self._locks[key]
             self.backoff.pop(key, None)
+            self.errors.pop(key, None)
             self.failures.pop(key, None)
         if uid is not None:
             self.warned.pop(uid, None)
@@ -77,7 +91,7 @@ class Runtime:
 
     def remembered(self) -> int:
         """How many per-object entries the runtime holds (for tests and debugging)."""
-        return len(self._locks) + len(self.backoff) + len(self.failures) + len(self.warned) + len(self.applied_spec)
+        return len(self._locks) + len(self.backoff) + len(self.errors) + len(self.failures) + len(self.warned) + len(self.applied_spec)
 
     def lock(self, kind: str, namespace: str, name: str) -> asyncio.Lock:
         """One pass at a time per object: periodic loops, change handlers and pokes may overlap."""
@@ -115,26 +129,34 @@ class Runtime:
             if not self._active:
                 self._idle.set()
 
-    def poke(self, key: Key, run: Callable[[], Awaitable[None]], delay: float = 1.0) -> None:
-        """Run ``run`` soon, once, however many times the object is poked meanwhile."""
-        if key in self._pokes:
-            return
+    def poke(self, key: Key, run: Callable[[], Awaitable[object]], delay: float = 0.2) -> None:
+        """Run ``run`` after ``delay`` seconds, once, however many times the object is poked
+        meanwhile (many pod events, one pass). A poke due sooner replaces one due later, so a
+        retry scheduled in a minute never delays a pass that a change asks for now."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay
+        waiting = self._pokes.get(key)
+        if waiting is not None:
+            if waiting[1] <= due:
+                return
+            waiting[0].cancel()
 
         async def later() -> None:
             me = asyncio.current_task()
             try:
                 await asyncio.sleep(delay)
-                self._pokes.pop(key, None)  # a poke arriving during the pass schedules another
+                if self._pokes.get(key, (None, 0.0))[0] is me:
+                    del self._pokes[key]  # a poke arriving during the pass schedules another
                 await run()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the periodic pass retries; a poke never crashes anything
+            except Exception as exc:  # a poke never crashes anything; the pass logs its own failures
                 logger.info("triggered pass of %s %s/%s did not finish: %s", *key, exc)
             finally:
-                if self._pokes.get(key) is me:
+                if self._pokes.get(key, (None, 0.0))[0] is me:
                     del self._pokes[key]
 
-        self._pokes[key] = asyncio.get_running_loop().create_task(later())
+        self._pokes[key] = (loop.create_task(later(), name=f"pass {key[0]} {key[1]}/{key[2]}"), due)
 
     def next_backoff(self, key: Key) -> float:
         first = float(config.get("scale-down.retry-delay"))

@@ -233,58 +233,31 @@ def render_cluster(
     distinct IPs). ``observed``: passed to ``dask_cluster_status`` (default: the rendered objects).
     Invalid clusters return with ``errors`` set and nothing built.
     """
-    from . import children, labels
-    from .reconcile import core_validate_cluster
+    from .desired import desired_cluster, desired_resources, desired_worker_pod
 
     body = copy.deepcopy(cluster)
-    defaulted = copy.deepcopy(body)
-    pm.hook.dask_cluster_defaults(cluster=defaulted)
-    result = Rendered(cluster=defaulted)
-    result.errors = core_validate_cluster(defaulted) + children.flatten(pm.hook.dask_cluster_validate(cluster=defaulted))
-    if result.errors:
+    desired = desired_cluster(pm, body)
+    result = Rendered(cluster=desired.cluster, errors=desired.errors, warnings=desired.warnings)
+    if not desired.valid:
         return result
-    result.warnings = children.flatten(pm.hook.dask_cluster_warnings(cluster=defaulted))
-    address: str | None = pm.hook.dask_scheduler_address(cluster=defaulted)
-    result.scheduler_address = address
+    address = result.scheduler_address = desired.scheduler_address
+    assert desired.deployment and desired.service and desired.default_group
+    result.deployment, result.service = desired.deployment, desired.service
+    default_group = desired.default_group
     meta = body["metadata"]
-    inherited = labels.merge_metadata(meta)
-    group_name = names.default_worker_group_name(meta["name"])
-
-    def finish(manifest: Manifest, component: str, owner: Manifest, inherit: Any, group: str | None = None, hash_name: str | None = None) -> Manifest:
-        return children.finalize(
-            manifest, pm=pm, cluster=defaulted, component=component, inherited=inherit, owner=owner,
-            worker_group=group, hash_name=hash_name,
-        )
-
-    def build(hook: str, **kwargs: Any) -> Manifest:
-        manifest = getattr(pm.hook, hook)(**kwargs)
-        assert isinstance(manifest, dict) and manifest.get("metadata", {}).get("name"), f"no plugin answered {hook}"
-        return manifest
-
-    result.deployment = finish(build("dask_scheduler_build_deployment", cluster=defaulted), names.COMPONENT_SCHEDULER, body, inherited)
-    result.service = finish(build("dask_scheduler_build_service", cluster=defaulted), names.COMPONENT_SCHEDULER, body, inherited)
-    default_group = finish(build("dask_worker_group_build", cluster=defaulted), names.COMPONENT_WORKER_GROUP, body, inherited, group_name)
-    default_group["metadata"].setdefault("uid", str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{meta['namespace']}.{group_name}")))
+    default_group["metadata"].setdefault("uid", str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{meta['namespace']}.{default_group['metadata']['name']}")))
     groups = [default_group] + [copy.deepcopy(g) for g in worker_groups]
     result.worker_groups = [default_group]
 
     for group in groups:
         count = workers if (workers is not None and group is default_group) else int(group["spec"]["worker"].get("replicas", 1))
         gname = group["metadata"]["name"]
-        group_inherited = labels.merge_metadata(group["metadata"])
         for index in range(count):
-            pod_name = names.worker_pod_name(gname, f"{index:010x}")
-            pod = build("dask_worker_build_pod", cluster=defaulted, worker_group=group, name=pod_name, scheduler_address=address)
-            result.worker_pods.append(
-                finish(pod, names.COMPONENT_WORKER, group, group_inherited, gname, hash_name=pod_name)
-            )
+            result.worker_pods.append(desired_worker_pod(pm, desired.cluster, group, names.worker_pod_name(gname, f"{index:010x}"), address))
 
     live = list(worker_pods) if worker_pods else [running(p, f"10.244.0.{10 + i}") for i, p in enumerate(result.worker_pods)]
-    result.resources = [
-        finish(m, (m.get("metadata", {}).get("labels") or {}).get(names.LABEL_COMPONENT, names.COMPONENT_EXTRA), body, inherited)
-        for m in children.flatten(pm.hook.dask_cluster_resources(cluster=defaulted, worker_pods=live))
-    ]
-    result.prerequisites = children.flatten(pm.hook.dask_cluster_prerequisites(cluster=defaulted))
+    result.resources = desired_resources(pm, desired, body, live)
+    result.prerequisites = desired.prerequisites
     seen = dict(observed) if observed is not None else {
         "deployment": result.deployment,
         "service": result.service,
@@ -294,7 +267,7 @@ def render_cluster(
     }
     from .status import deep_merge
 
-    for fragment in pm.hook.dask_cluster_status(cluster=defaulted, observed=seen):
+    for fragment in pm.hook.dask_cluster_status(cluster=desired.cluster, observed=seen):
         if fragment:
             result.status = deep_merge(result.status, fragment)
     return result
@@ -406,7 +379,7 @@ def run_operator(
     env: Mapping[str, str] | None = None,
     kubeconfig: str | None = None,
     log_dir: str | Path | None = None,
-    reconcile_interval: float = 3,
+    reconcile_interval: float | None = None,
     wait: bool = True,
 ) -> OperatorProcess:
     """Start ``dask-operator run --standalone --namespace namespace`` against ``$KUBECONFIG``.
@@ -430,7 +403,8 @@ def run_operator(
     if kubeconfig:
         child_env["KUBECONFIG"] = str(kubeconfig)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
-    child_env["DASK_KUBERNETES__CONTROLLER__RECONCILE_INTERVAL"] = str(reconcile_interval)
+    if reconcile_interval is not None:  # the resync; passes run on every change anyway
+        child_env["DASK_KUBERNETES__CONTROLLER__RECONCILE_INTERVAL"] = str(reconcile_interval)
     # Several operators may run at once (one per test namespace): no fixed metrics port.
     child_env.setdefault("DASK_KUBERNETES__CONTROLLER__METRICS__PORT", "0")
     paths = [str(p) for p in python_path]

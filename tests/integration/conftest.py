@@ -35,7 +35,6 @@ FAST = {
     "DASK_KUBERNETES__CONTROLLER__AUTOSCALER__SCALE_DOWN_STABILIZATION": "10",
     "DASK_KUBERNETES__CONTROLLER__METRICS__ADDRESS": "127.0.0.1",
 }
-RECONCILE_INTERVAL = 3
 
 os.environ.setdefault("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "20s")
 
@@ -77,8 +76,7 @@ class Operator:
         assert not (self.processes and self.process.running), "already running"
         self.metrics_port = _free_port()
         env = {**self.env, **FAST, "DASK_KUBERNETES__CONTROLLER__METRICS__PORT": str(self.metrics_port), **extra_env}
-        self.processes.append(self.runner(self.namespace, env=env, plugins=plugins, python_path=python_path,
-                                          reconcile_interval=RECONCILE_INTERVAL))
+        self.processes.append(self.runner(self.namespace, env=env, plugins=plugins, python_path=python_path))
         return self
 
     def kill(self) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from dask_operator import cache
 from dask_operator.errors import SchedulerUnreachable
 
 _uids = itertools.count(1)
@@ -99,3 +101,32 @@ class FakeScheduler:
 
 
 UNREACHABLE = SchedulerUnreachable("check: HTTP refused; RPC refused")
+
+
+class _LiveIndex(Mapping[Any, list[dict[str, Any]]]):
+    """A kopf-index lookalike computed from FakeKube's objects on every read."""
+
+    def __init__(self, kube: FakeKube, cached: cache.CachedKind) -> None:
+        self.kube, self.cached = kube, cached
+
+    def _entries(self) -> dict[Any, list[dict[str, Any]]]:
+        result: dict[Any, list[dict[str, Any]]] = {}
+        for (kind, _, _), obj in self.kube.objects.items():
+            if kind == self.cached.kind:
+                for key, value in cache.index_entries(self.cached, obj).items():
+                    result.setdefault(key, []).append(value)
+        return result
+
+    def __getitem__(self, key: Any) -> list[dict[str, Any]]:
+        return self._entries()[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._entries())
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+
+def fake_cache(kube: FakeKube) -> cache.Cache:
+    """The operator's cache over FakeKube's objects (what the watches would deliver)."""
+    return cache.Cache({k.index: _LiveIndex(kube, k) for k in cache.CACHED_KINDS})

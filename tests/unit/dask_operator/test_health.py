@@ -1,7 +1,7 @@
 import pytest
 from dask_operator import health
 from dask_operator.runtime import Runtime
-from fake_api import FakeKube, FakeScheduler
+from fake_api import FakeKube, FakeScheduler, fake_cache
 
 
 def obj(uid, version, name="c", namespace="ns1"):
@@ -65,7 +65,7 @@ def test_namespaces_to_list(monkeypatch):
 async def test_probe_reports_and_raises_on_stall(pm, monkeypatch):
     kube = FakeKube()
     kube.put({"apiVersion": "kubernetes.dask.org/v1", "kind": "DaskCluster", "metadata": {"name": "c", "uid": "u1", "resourceVersion": "7"}})
-    rt = Runtime(pm, kube, FakeScheduler())
+    rt = Runtime(pm, kube, FakeScheduler(), fake_cache(kube))
     monkeypatch.setattr(health, "_served", (("ns1",), False))
     tracker = health.WatchTracker(stall_seconds=0.05)
     report = await health.probe(rt, tracker)

@@ -1,3 +1,6 @@
+from typing import Any
+
+from dask_operator import planning
 from dask_operator.planning import WorkerPod, plan_workers
 
 
@@ -52,3 +55,42 @@ def test_outdated_pods_not_running_are_replaced_at_once():
 
 def test_converged_plan_is_idle():
     assert plan_workers([wp("a"), wp("b")], [], replicas=2, max_surge=1).idle
+
+
+# --- plan_child: children applied whole ------------------------------------------------------------
+
+
+def child(spec_hash: str = "h1", **meta: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "c-scheduler", "namespace": "ns", "uid": "svc", "annotations": {"kubernetes.dask.org/spec-hash": spec_hash},
+                     "labels": {"a": "1"}, "ownerReferences": [{"uid": "owner", "controller": True, "kind": "DaskCluster", "name": "c"}], **meta},
+        "spec": {"ports": [{"port": 8786}]},
+    }
+
+
+def test_plan_child_creates_what_is_missing_and_keeps_what_matches() -> None:
+    assert planning.plan_child(child(), None, "owner", applied_hash=None).action == planning.CREATE
+    live = child()
+    assert planning.plan_child(child(), live, "owner", applied_hash=planning.live_spec_hash(live)).action == planning.KEEP
+    assert planning.plan_child(child(), live, "owner", applied_hash=None).action == planning.KEEP
+
+
+def test_plan_child_updates_a_changed_desired_spec_and_repairs_an_edited_live_one() -> None:
+    assert planning.plan_child(child("h2"), child("h1"), "owner", applied_hash=None).action == planning.UPDATE
+    assert planning.plan_child(child(), child(), "owner", applied_hash=None, force_apply=True).action == planning.UPDATE
+    applied = planning.live_spec_hash(child())
+    edited = child()
+    edited["spec"]["ports"][0]["port"] = 1
+    assert planning.plan_child(child(), edited, "owner", applied_hash=applied).action == planning.REPAIR
+
+
+def test_plan_child_patches_metadata_only_and_waits_for_foreign_or_terminating_children() -> None:
+    desired = child()
+    desired["metadata"]["labels"]["team"] = "data"
+    plan = planning.plan_child(desired, child(), "owner", applied_hash=None)
+    assert plan.action == planning.PATCH_METADATA and plan.metadata["labels"] == {"team": "data"}
+    plan = planning.plan_child(child(), child(), "another-owner", applied_hash=None)
+    assert plan.action == planning.WAIT and "controlled by DaskCluster 'c'" in plan.reason
+    assert planning.plan_child(child(), child(deletionTimestamp="now"), "owner", applied_hash=None).action == planning.WAIT

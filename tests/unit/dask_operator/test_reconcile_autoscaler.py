@@ -2,7 +2,7 @@ import pytest
 from dask_operator import reconcile_autoscaler as ra
 from dask_operator.errors import SchedulerUnreachable
 from dask_operator.runtime import Runtime
-from fake_api import FakeKube, FakeScheduler
+from fake_api import FakeKube, FakeScheduler, fake_cache
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def rt(pm):
               "spec": {"clusterIP": "10.0.0.1", "ports": [{"name": "http-dashboard", "port": 8787}]}})
     kube.put({"apiVersion": "kubernetes.dask.org/v1", "kind": "DaskAutoscaler", "metadata": {"name": "simple"},
               "spec": {"cluster": "simple", "minimum": 1, "maximum": 10, "scaleDownStabilizationSeconds": 0}})
-    return Runtime(pm, kube, FakeScheduler())
+    return Runtime(pm, kube, FakeScheduler(), fake_cache(kube))
 
 
 def replicas(rt, group="simple-default"):

@@ -3,7 +3,7 @@ import time
 import pytest
 from dask_operator import reconcile_idle as ri
 from dask_operator.runtime import Runtime
-from fake_api import UNREACHABLE, FakeKube, FakeScheduler
+from fake_api import UNREACHABLE, FakeKube, FakeScheduler, fake_cache
 
 
 def test_idle_start_never_before_the_operator_saw_it():
@@ -20,7 +20,7 @@ def rt(pm):
               "spec": {"idleTimeout": 10}, "status": {"phase": "Running"}})
     kube.put({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "c-scheduler"},
               "spec": {"clusterIP": "10.0.0.1", "ports": [{"name": "http-dashboard", "port": 8787}]}})
-    return Runtime(pm, kube, FakeScheduler())
+    return Runtime(pm, kube, FakeScheduler(), fake_cache(kube))
 
 
 def cluster(rt):

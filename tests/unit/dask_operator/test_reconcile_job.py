@@ -10,14 +10,14 @@ import yaml
 from dask_operator import reconcile_job as rj
 from dask_operator.errors import RetryLater
 from dask_operator.runtime import Runtime
-from fake_api import FakeKube, FakeScheduler
+from fake_api import FakeKube, FakeScheduler, fake_cache
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
 def rt(pm):
-    return Runtime(pm, FakeKube(), FakeScheduler())
+    return Runtime(pm, kube := FakeKube(), FakeScheduler(), fake_cache(kube))
 
 
 @pytest.fixture

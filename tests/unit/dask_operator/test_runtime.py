@@ -3,10 +3,11 @@
 import asyncio
 
 from dask_operator.runtime import Runtime
+from fake_api import FakeKube, fake_cache
 
 
 def make_runtime() -> Runtime:
-    return Runtime(pm=None, kube=None, scheduler=None)  # type: ignore[arg-type]
+    return Runtime(pm=None, kube=(kube := FakeKube()), scheduler=None, cache=fake_cache(kube))  # type: ignore[arg-type]
 
 
 def test_forget_drops_everything_kept_for_an_object():

@@ -1,0 +1,91 @@
+"""When reconcile passes run: on change, when a pass asks to look again, and at the rare resync.
+
+Watch events request a pass of the object they concern and of its owners (``request``); the
+request is debounced per object, so a burst of pod events becomes one pass. A pass that cannot
+finish yet says when to look again (``RetryLater``), and a pass that fails unexpectedly is
+retried with a doubling delay; either way the request is scheduled here, not by kopf, which
+does not retry event handlers. The periodic resync (``reconcile-interval``, 5 minutes by
+default) only requests passes of what the cache holds: a safety net, not a clock the
+operator depends on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from . import config, names, reconcile, reconcile_job
+from .errors import BuildError, RetryLater, ShuttingDown
+from .runtime import Runtime
+
+logger = logging.getLogger("dask_operator")
+
+Pass = Callable[[Runtime, str, str], Awaitable[float | None]]
+
+DEBOUNCE = 0.2  # seconds: events of one object within this window share a pass
+BUILD_ERROR_RETRY = 60.0  # a plugin failing to build a manifest rarely fixes itself quickly
+FIRST_ERROR_RETRY = 5.0
+MAX_ERROR_RETRY = 300.0
+
+
+async def _cluster(rt: Runtime, namespace: str, name: str) -> float | None:
+    await reconcile.reconcile_cluster(rt, namespace, name)
+    return None
+
+
+async def _worker_group(rt: Runtime, namespace: str, name: str) -> float | None:
+    await reconcile.reconcile_worker_group(rt, namespace, name)
+    return None
+
+
+PASSES: dict[str, Pass] = {
+    names.CLUSTER_KIND: _cluster,
+    names.WORKER_GROUP_KIND: _worker_group,
+    names.JOB_KIND: reconcile_job.reconcile_job,
+}
+
+
+def request(rt: Runtime, kind: str, namespace: str, name: str, delay: float = DEBOUNCE) -> None:
+    """Run a pass of ``kind`` ``namespace/name`` in ``delay`` seconds (or sooner, if asked)."""
+    if rt.closing:
+        return
+    rt.poke((kind, namespace, name), lambda: run(rt, kind, namespace, name), delay)
+
+
+async def run(rt: Runtime, kind: str, namespace: str, name: str) -> None:
+    """One pass, then schedule the next one if the pass asks for it or failed."""
+    key = (kind, namespace, name)
+    try:
+        later = await PASSES[kind](rt, namespace, name)
+        rt.errors.pop(key, None)
+    except ShuttingDown:
+        return
+    except RetryLater as exc:
+        logger.info("%s %s/%s: %s (again in %.0f s)", kind, namespace, name, exc, exc.delay)
+        later = exc.delay
+    except BuildError as exc:  # already reported on the object by the pass
+        logger.warning("%s %s/%s: %s", kind, namespace, name, exc)
+        later = BUILD_ERROR_RETRY
+    except Exception as exc:  # noqa: BLE001 - reported on the object; retried, never a storm
+        later = min(MAX_ERROR_RETRY, rt.errors.get(key, FIRST_ERROR_RETRY / 2) * 2)
+        rt.errors[key] = later
+        logger.exception("%s %s/%s: pass failed; retrying in %.0f s", kind, namespace, name, later)
+        body = rt.cache.get(names.API_VERSION, kind, namespace, name)
+        if body is not None:
+            await rt.kube.event(body, "Warning", "ReconcileFailed", f"{type(exc).__name__}: {exc}"[:1000])
+    if later is not None:
+        request(rt, kind, namespace, name, delay=max(DEBOUNCE, later))
+
+
+def resync(rt: Runtime) -> int:
+    """Request a pass of every cached object that has one; returns how many."""
+    count = 0
+    for kind in PASSES:
+        for namespace, name in rt.cache.keys(kind):
+            request(rt, kind, namespace, name, delay=DEBOUNCE + count * 0.01)  # spread them out
+            count += 1
+    return count
+
+
+def resync_interval() -> float:
+    return float(config.get("reconcile-interval"))
