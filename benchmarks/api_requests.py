@@ -166,6 +166,15 @@ class Bench:
         if not self.operator.running:
             raise SystemExit(f"the operator exited:\n{self.operator.log()[-4000:]}")
 
+    def wait(self, reached: Callable[[], Any], *, timeout: float, interval: float, what: str) -> None:
+        """Until ``reached()``; SystemExit at once if the operator exits meanwhile."""
+
+        def check() -> Any:
+            self._check_alive()
+            return reached()
+
+        wait_for(check, timeout=timeout, interval=interval, message=what)
+
     def settle(self, *, writes_only: bool = False) -> bool:
         """Until the operator has made no request (no write, if ``writes_only``) for ``quiet``
         seconds; False if that did not happen within the step timeout."""
@@ -192,8 +201,7 @@ class Bench:
         the ``since`` snapshot if given, else from now)."""
         before = self.proxy.tally.snapshot() if since is None else since
         action()
-        wait_for(lambda: self.operator.running and reached(), timeout=self.step_timeout, interval=0.5, message=what)
-        self._check_alive()
+        self.wait(reached, timeout=self.step_timeout, interval=0.5, what=what)
         quiet = self.settle()
         figure = Figure(name, difference(self.proxy.tally.snapshot(), before), self.rss(), quiet=quiet)
         print(f"  {name}: {figure.total} requests{'' if quiet else ' (the operator did not go quiet)'}", flush=True)
@@ -249,8 +257,7 @@ def idle(bench: Bench, namespace: str, size: int, existing: int, window: float, 
         clusters = items("daskclusters", namespace)
         return sum(1 for c in clusters if c["metadata"]["name"].startswith(IDLE_PREFIX) and (c.get("status") or {}).get("phase") == "Running") >= size
 
-    wait_for(lambda: bench.operator.running and all_running(), timeout=bench.step_timeout + 3 * size, interval=1,
-             message=f"{size} idle DaskClusters Running")
+    bench.wait(all_running, timeout=bench.step_timeout + 3 * size, interval=1, what=f"{size} idle DaskClusters Running")
     settled = bench.settle(writes_only=True)
     before = bench.proxy.tally.snapshot()
     time.sleep(window)
