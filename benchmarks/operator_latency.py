@@ -24,33 +24,15 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from dask_operator.testing import run_operator, wait_for
 from distributed import Client
+from kubectl import apply_crds, get, kubectl, pods
 
 from dask_kubernetes.operator import make_cluster_spec
 
-ROOT = Path(__file__).resolve().parents[1]
 FIGURES: defaultdict[str, list[float]] = defaultdict(list)
-
-
-def kubectl(*args: str, input: str | None = None) -> str:
-    proc = subprocess.run(["kubectl", *args], input=input, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout
-
-
-def get(kind: str, name: str, namespace: str) -> dict[str, Any]:
-    proc = subprocess.run(["kubectl", "get", kind, name, "-n", namespace, "-o", "json"], capture_output=True, text=True)
-    return json.loads(proc.stdout) if proc.returncode == 0 else {}
-
-
-def pods(namespace: str, selector: str, *, terminating: bool = False) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = json.loads(kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json"))["items"]
-    return [p for p in items if terminating or not p["metadata"].get("deletionTimestamp")]
 
 
 def until(what: str, done: Callable[[], Any], timeout: float = 300) -> None:
@@ -130,12 +112,9 @@ def main() -> None:
     parser.add_argument("--scale-to", type=int, default=6, help="workers to scale up to (default 6)")
     args = parser.parse_args()
     # The CRDs as the chart ships them (a fresh local cluster has none).
-    fresh = subprocess.run(["kubectl", "get", "crd", "daskclusters.kubernetes.dask.org"], capture_output=True).returncode != 0
-    if fresh:
+    if apply_crds():
         print("note: the CRDs are new, so the first deletion waits until kube-controller-manager's garbage "
               "collector discovers them (its discovery resync, up to 30 s); medians of --repeat 3 or more hide it")
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "chart" / "crds"))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "chart" / "crds"))
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", namespace)
     print(f"namespace {namespace}; {args.repeat} run(s) per scenario", flush=True)

@@ -24,3 +24,9 @@ def test_operator_latency_documents_its_options():
     out = run("operator_latency.py", "--help")
     for option in ("--repeat", "--workers", "--scale-to"):
         assert option in out
+
+
+def test_api_requests_documents_its_options():
+    out = run("api_requests.py", "--help")
+    for option in ("--idle", "--window", "--skip-lifecycle", "--idle-schedulers", "--json"):
+        assert option in out
