@@ -74,7 +74,8 @@ class WatchTracker:
     lagging: dict[tuple[str, str], float] = field(default_factory=dict)
     namespaces: set[str] = field(default_factory=set)
     last_check: float = 0.0
-    last_report: dict[str, Any] | None = None
+    stalled: list[str] = field(default_factory=list)  # found by the last comparison
+    unchecked: dict[str, str] = field(default_factory=dict)  # kind -> why the last comparison skipped it
 
     def observe(self, kind: str, body: dict[str, Any], event_type: str | None) -> None:
         meta = body.get("metadata") or {}
@@ -138,31 +139,31 @@ def namespaces_to_list(tracker: WatchTracker) -> list[str]:
 
 
 async def probe(rt: Runtime, tracker: WatchTracker = TRACKER) -> dict[str, Any]:
-    """Compare the watches with the API; raise :class:`WatchesStalled` if they fell behind."""
+    """Compare the watches with the API (at most every half stall period); raise
+    :class:`WatchesStalled` while they are behind. The report gives, per kind, the objects in
+    the operator's cache and those the last comparison found undelivered."""
     if tracker.stall_seconds <= 0:
         return {"watches": "not checked (health.watch-stall-seconds is 0, or kopf peering is on)"}
     at = time.monotonic()
-    if tracker.last_report is not None and at - tracker.last_check < tracker.stall_seconds / 2:
-        return tracker.last_report  # a probe every few seconds must not cost LISTs every time
-    tracker.last_check = at
-    stalled: list[str] = []
-    report: dict[str, Any] = {}
-    for watched in WATCHED:
-        objects: list[dict[str, Any]] = []
-        try:
-            for namespace in namespaces_to_list(tracker):
-                objects += await rt.kube.list(watched.api_version, watched.kind, namespace, watched.label_selector)
-        except Exception as exc:  # noqa: BLE001 - an unreachable API server is not our stall
-            report[watched.kind] = f"not checked: {type(exc).__name__}: {exc}"[:300]
-            continue
-        behind = tracker.compare(watched.kind, objects, at)
-        stalled += behind
-        lagging = sum(1 for k in tracker.lagging if k[0] == watched.kind)
-        report[watched.kind] = {"objects": len(objects), "undelivered": lagging}
-    if stalled:
+    if not tracker.last_check or at - tracker.last_check >= tracker.stall_seconds / 2:
+        tracker.last_check = at
+        tracker.stalled, tracker.unchecked = [], {}
+        for watched in WATCHED:
+            objects: list[dict[str, Any]] = []
+            try:
+                for namespace in namespaces_to_list(tracker):
+                    objects += await rt.kube.list(watched.api_version, watched.kind, namespace, watched.label_selector)
+            except Exception as exc:  # noqa: BLE001 - an unreachable API server is not our stall
+                tracker.unchecked[watched.kind] = f"not checked: {type(exc).__name__}: {exc}"[:300]
+                continue
+            tracker.stalled += tracker.compare(watched.kind, objects, at)
+    if tracker.stalled:
+        stalled = tracker.stalled
         message = "watch streams stalled: " + "; ".join(stalled[:5]) + (f" and {len(stalled) - 5} more" if len(stalled) > 5 else "")
         logger.error("liveness: %s", message)
-        tracker.last_report = None
         raise WatchesStalled(message)
-    tracker.last_report = {"watches": report}
-    return tracker.last_report
+    report: dict[str, Any] = {}
+    for watched in WATCHED:
+        lagging = sum(1 for k in tracker.lagging if k[0] == watched.kind)
+        report[watched.kind] = tracker.unchecked.get(watched.kind) or {"objects": len(rt.cache.keys(watched.kind)), "undelivered": lagging}
+    return {"watches": report}

@@ -416,7 +416,10 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         try:
             retired, removed = await _retire_workers(rt, cluster, group, plan, uids)
             deleted += removed
-            rt.backoff.pop(key, None)
+            if len(removed) < plan.retire:  # the scheduler kept some (their data could not move yet)
+                retry = f"{plan.retire - len(removed)} worker(s) of {plan.retire} not retired yet"
+            else:
+                rt.backoff.pop(key, None)
         except SchedulerUnreachable as exc:
             await rt.notify("dask_scheduler_unreachable", cluster=cluster, call="retire_workers", error=str(exc))
             if config.as_bool(config.get("scale-down.allow-unsafe-fallback")):
@@ -447,7 +450,7 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
     if blocked:
         raise RetryLater(blocked, delay=rt.next_backoff(key))
     if retry:
-        raise RetryLater(retry, delay=FAILURE_WINDOW / 4)
+        raise RetryLater(retry, delay=FAILURE_WINDOW / 4 if failing else rt.next_backoff(key))
 
 
 def _group_pods(rt: Runtime, group: Manifest) -> list[Manifest]:

@@ -67,13 +67,16 @@ async def test_probe_reports_and_raises_on_stall(pm, monkeypatch):
     kube.put({"apiVersion": "kubernetes.dask.org/v1", "kind": "DaskCluster", "metadata": {"name": "c", "uid": "u1", "resourceVersion": "7"}})
     rt = Runtime(pm, kube, FakeScheduler(), fake_cache(kube))
     monkeypatch.setattr(health, "_served", (("ns1",), False))
-    tracker = health.WatchTracker(stall_seconds=0.05)
+    tracker = health.WatchTracker(stall_seconds=0.4)
     report = await health.probe(rt, tracker)
     assert report["watches"]["DaskCluster"] == {"objects": 1, "undelivered": 1}
     import asyncio
 
-    await asyncio.sleep(0.06)
+    await asyncio.sleep(0.45)
     with pytest.raises(health.WatchesStalled, match="DaskCluster ns1/c"):
         await health.probe(rt, tracker)
     tracker.observe("DaskCluster", kube.objects[("DaskCluster", "ns1", "c")], "MODIFIED")
+    with pytest.raises(health.WatchesStalled):  # until the next comparison, half a stall period later
+        await health.probe(rt, tracker)
+    await asyncio.sleep(0.21)
     assert (await health.probe(rt, tracker))["watches"]["DaskCluster"]["undelivered"] == 0
