@@ -10,7 +10,7 @@ A plugin -- the built-in ones included -- imports from three places only:
 Everything else under ``dask_operator`` is the operator's core and may change in any release.
 Each name below is documented by the ``#:`` comment above it; ``ci/gen_plugin_docs.py`` turns
 those comments into the API table of docs/plugins.md, and a unit test fails when a built-in or
-example plugin imports anything that is not listed here.
+example plugin imports anything from ``dask_operator`` beyond these three documented places.
 """
 
 from __future__ import annotations
