@@ -14,9 +14,11 @@ The guide's prose is written by hand; the blocks between ``<!-- BEGIN GENERATED:
   kopf handlers of each entry point's module (read from the source with ``ast``, without
   importing the examples);
 * ``minimal``: the source of the minimal example's plugin module and its entry points, the
-  tutorial's first step.
+  tutorial's first step;
+* ``api``: every name of ``dask_operator.api`` (the plugin API), grouped by the section comments
+  of ``controller/api.py``, with its value or signature and the ``#:`` comment above it.
 
-Run it with the project's venv (it imports ``dask_operator.hookspecs``).
+Run it with the project's venv (it imports ``dask_operator.hookspecs`` and ``dask_operator.api``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "plugins.md"
 EXAMPLES = REPO / "plugins-examples"
 HOOKSPECS = REPO / "controller" / "hookspecs.py"
+API = REPO / "controller" / "api.py"
 ENTRY_POINT_GROUP = "dask_operator_plugin"
 
 BEGIN = "<!-- BEGIN GENERATED: {name} (ci/gen_plugin_docs.py; do not edit) -->"
@@ -153,6 +156,63 @@ def examples() -> list[Example]:
     return result
 
 
+@dataclass
+class ApiName:
+    name: str
+    section: str
+    usage: str  # ``NAME = value``, ``function(params)`` or the bare name
+    doc: str
+
+
+def _sections(source: str) -> list[tuple[int, str]]:
+    """(line number, title) of every ``# --- title ---`` comment."""
+    return [
+        (source.count("\n", 0, m.start()) + 1, m.group(1).strip())
+        for m in re.finditer(r"^# --- (.+?) -+$", source, re.M)
+    ]
+
+
+def _doc_comment(lines: list[str], lineno: int) -> str:
+    """The ``#:`` comment lines directly above line ``lineno`` (1-based), joined."""
+    found: list[str] = []
+    index = lineno - 2
+    while index >= 0 and lines[index].startswith("#:"):
+        found.insert(0, lines[index][2:].strip())
+        index -= 1
+    return _markdown(" ".join(found))
+
+
+def _usage(name: str, value: object) -> str:
+    if inspect.isfunction(value) or inspect.isclass(value):
+        params = inspect.signature(value).parameters.values()
+        return f"{name}({', '.join(str(p.replace(annotation=inspect.Parameter.empty)) for p in params)})"
+    if isinstance(value, str | int | float | bool):
+        return f"{name} = {value!r}".replace("'", '"')
+    return name
+
+
+def api_names() -> list[ApiName]:
+    """Every name assigned at the top level of controller/api.py, in source order."""
+    from dask_operator import api  # the installed (editable) operator: controller/
+
+    source = API.read_text()
+    lines = source.splitlines()
+    sections = _sections(source)
+    result = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            name = node.target.id
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+        else:
+            continue
+        if name.startswith("_"):
+            continue
+        section = next((title for line, title in reversed(sections) if line < node.lineno), "API")
+        result.append(ApiName(name, section, _usage(name, getattr(api, name)), _doc_comment(lines, node.lineno)))
+    return result
+
+
 # --- blocks -------------------------------------------------------------------------------------
 
 
@@ -211,7 +271,23 @@ def minimal_block() -> str:
     )
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"hooks": hooks_block, "examples": examples_block, "minimal": minimal_block}
+def api_block() -> str:
+    lines: list[str] = []
+    section = None
+    for entry in api_names():
+        if entry.section != section:
+            section = entry.section
+            lines += ["", f"#### {section}", "", "| name | what |", "|---|---|"]
+        lines.append(f"| `{entry.usage}` | {entry.doc} |")
+    return "\n".join(lines[1:])
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "hooks": hooks_block,
+    "examples": examples_block,
+    "minimal": minimal_block,
+    "api": api_block,
+}
 
 
 def render(text: str) -> str:

@@ -357,7 +357,7 @@ def dask_workers_changed(
     """
 
 
-# --- DaskJob, DaskAutoscaler, idle timeout, observation (issue 5) -------------------------------
+# --- DaskJob, DaskAutoscaler, idle timeout, observation -----------------------------------------
 
 ASYNC_HOOKS = ASYNC_HOOKS | frozenset(
     {

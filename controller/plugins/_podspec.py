@@ -1,4 +1,4 @@
-"""Small helpers the built-in plugins share for editing PodSpecs (pure functions)."""
+"""Helpers for editing PodSpecs (pure functions); plugins use them through ``dask_operator.api``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 
 def containers(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The PodSpec's ``containers`` list (the same list, to edit in place); empty when unset."""
     result: list[dict[str, Any]] = pod_spec.get("containers") or []
     return result
 
@@ -21,4 +22,5 @@ def inject_env(container: dict[str, Any], env: list[dict[str, Any]]) -> None:
 
 
 def has_env(pod_spec: dict[str, Any], name: str) -> bool:
+    """Whether any container of the PodSpec sets the environment variable ``name``."""
     return any(e.get("name") == name for c in containers(pod_spec) for e in c.get("env") or [])

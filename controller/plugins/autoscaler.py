@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dask_operator import config
-from dask_operator.hookspecs import hookimpl
+from dask_operator import api, hookimpl
 
 DEFAULT_STABILIZATION_SECONDS = 60.0
 
@@ -34,7 +33,7 @@ def clamp(target: int, minimum: int, maximum: int | None) -> int:
 def stabilization_seconds(autoscaler: dict[str, Any]) -> float:
     value = autoscaler.get("spec", {}).get("scaleDownStabilizationSeconds")
     if value is None:
-        value = config.get("autoscaler.scale-down-stabilization", DEFAULT_STABILIZATION_SECONDS)
+        value = api.get_config("autoscaler.scale-down-stabilization", DEFAULT_STABILIZATION_SECONDS)
     return max(0.0, float(value))
 
 

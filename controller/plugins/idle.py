@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dask_operator.hookspecs import hookimpl
+from dask_operator import hookimpl
 
 
 @hookimpl(trylast=True)

@@ -14,10 +14,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from dask_operator import labels, names
-from dask_operator.hookspecs import hookimpl
-
-from ._podspec import containers, inject_env
+from dask_operator import api, hookimpl
 
 DEFAULT_RESTART_POLICY = "OnFailure"
 
@@ -35,10 +32,10 @@ def _sub_metadata(section: dict[str, Any] | None) -> dict[str, Any]:
 def dask_job_build_cluster(job: dict[str, Any]) -> dict[str, Any]:
     meta = job["metadata"]
     section = job.get("spec", {}).get("cluster") or {}
-    merged = labels.merge_metadata(meta, _sub_metadata(section))
+    merged = api.merge_metadata(meta, _sub_metadata(section))
     return {
-        "apiVersion": names.API_VERSION,
-        "kind": names.CLUSTER_KIND,
+        "apiVersion": api.API_VERSION,
+        "kind": api.CLUSTER_KIND,
         "metadata": {
             "name": meta["name"],
             "namespace": meta["namespace"],
@@ -55,8 +52,8 @@ def dask_job_build_runner_pod(job: dict[str, Any], scheduler_address: str) -> di
     section = job.get("spec", {}).get("job") or {}
     pod_spec = copy.deepcopy(section.get("spec") or {})
     pod_spec.setdefault("restartPolicy", DEFAULT_RESTART_POLICY)
-    for container in containers(pod_spec):
-        inject_env(container, [{"name": "DASK_SCHEDULER_ADDRESS", "value": scheduler_address}])
+    for container in api.containers(pod_spec):
+        api.inject_env(container, [{"name": "DASK_SCHEDULER_ADDRESS", "value": scheduler_address}])
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -74,6 +71,6 @@ def dask_job_build_runner_pod(job: dict[str, Any], scheduler_address: str) -> di
 def dask_rbac_rules() -> list[dict[str, Any]]:
     return [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},
-        {"apiGroups": [names.GROUP], "resources": [names.CLUSTER_PLURAL], "verbs": ["create", "delete"]},
-        {"apiGroups": [names.GROUP], "resources": ["daskjobs"], "verbs": ["delete"]},
+        {"apiGroups": [api.GROUP], "resources": [api.CLUSTER_PLURAL], "verbs": ["create", "delete"]},
+        {"apiGroups": [api.GROUP], "resources": ["daskjobs"], "verbs": ["delete"]},
     ]

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from dask_operator import config, names
-from dask_operator.hookspecs import hookimpl
+from dask_operator import api, hookimpl
 
 LEGACY = {"dask-scheduler": ["dask", "scheduler"], "dask-worker": ["dask", "worker"]}
 
 
 def enabled() -> bool:
-    return config.as_bool(config.get("legacy-cli-shim", True))
+    return api.as_bool(api.get_config("legacy-cli-shim", True))
 
 
 def _legacy_field(container: dict[str, Any]) -> tuple[str, str] | None:
@@ -60,9 +59,9 @@ def describe(pod_spec: dict[str, Any] | None, where: str) -> list[str]:
 def dask_modify_manifest(cluster: dict[str, Any], component: str, manifest: dict[str, Any]) -> None:
     if not enabled():
         return
-    if component == names.COMPONENT_SCHEDULER and manifest.get("kind") == "Deployment":
+    if component == api.COMPONENT_SCHEDULER and manifest.get("kind") == "Deployment":
         pod_spec = manifest.get("spec", {}).get("template", {}).get("spec", {})
-    elif component == names.COMPONENT_WORKER and manifest.get("kind") == "Pod":
+    elif component == api.COMPONENT_WORKER and manifest.get("kind") == "Pod":
         pod_spec = manifest.get("spec", {})
     else:
         return

@@ -33,9 +33,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from dask_operator import config
-from dask_operator.errors import RetryLater
-from dask_operator.hookspecs import hookimpl
+from dask_operator import api, hookimpl
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -103,10 +101,10 @@ def _seconds(value: str | None) -> float | None:
 def start_server() -> tuple[str, int] | None:
     """Start the HTTP endpoint (idempotent); returns (address, port) or None when off."""
     global _server
-    port = int(config.get("metrics.port") or 0)
+    port = int(api.get_config("metrics.port") or 0)
     if port <= 0:
         return None
-    address = str(config.get("metrics.address") or "0.0.0.0")
+    address = str(api.get_config("metrics.address") or "0.0.0.0")
     if _server is None:
         server, _thread = start_http_server(port, addr=address, registry=REGISTRY)
         _server = server
@@ -129,7 +127,7 @@ def dask_startup(settings: Any, logger: Any) -> None:
     except OSError as exc:  # a busy port must not stop the operator from reconciling
         logging.getLogger("dask_operator").error(
             "metrics: cannot serve on %s:%s: %s (set kubernetes.controller.metrics.port; 0 turns metrics off)",
-            config.get("metrics.address"), config.get("metrics.port"), exc,
+            api.get_config("metrics.address"), api.get_config("metrics.port"), exc,
         )
         return
     if where:
@@ -151,7 +149,7 @@ async def _timed(kind: str) -> AsyncIterator[None]:
     try:
         yield
         result = "success"
-    except RetryLater:
+    except api.RetryLater:
         result = "retry"
         raise
     except BaseException:

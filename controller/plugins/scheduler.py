@@ -5,12 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from dask_operator import config, names
-from dask_operator.hookspecs import hookimpl
+from dask_operator import api, hookimpl
 
 from dask_kubernetes.operator.spec import SCHEDULER_HTTP_ROUTES, SCHEDULER_HTTP_ROUTES_ENV
-
-from ._podspec import containers, inject_env
 
 # distributed's scheduler serves /api/v1/* (retire_workers, get_workers, adaptive_target,
 # check_idle) only when its API module is in the HTTP routes: one list, shared with make_cluster_spec.
@@ -32,31 +29,31 @@ def _sub_metadata(cluster: dict[str, Any]) -> dict[str, Any]:
 
 
 def selector_labels(cluster_name: str) -> dict[str, str]:
-    return {names.LABEL_CLUSTER: cluster_name, names.LABEL_COMPONENT: names.COMPONENT_SCHEDULER}
+    return {api.LABEL_CLUSTER: cluster_name, api.LABEL_COMPONENT: api.COMPONENT_SCHEDULER}
 
 
 @hookimpl(trylast=True)
 def dask_scheduler_address(cluster: dict[str, Any]) -> str:
     meta = cluster["metadata"]
-    port = names.SCHEDULER_PORT
+    port = api.SCHEDULER_PORT
     for svc_port in (_scheduler(cluster).get("service") or {}).get("ports") or []:
-        if svc_port.get("name") == names.SCHEDULER_PORT_NAME:
+        if svc_port.get("name") == api.SCHEDULER_PORT_NAME:
             port = int(svc_port.get("port", port))
-    return names.scheduler_address(meta["name"], meta["namespace"], str(config.get("cluster-domain")), port)
+    return api.scheduler_address(meta["name"], meta["namespace"], str(api.get_config("cluster-domain")), port)
 
 
 @hookimpl(trylast=True)
 def dask_scheduler_build_deployment(cluster: dict[str, Any]) -> dict[str, Any]:
     meta = cluster["metadata"]
     pod_spec = copy.deepcopy(_scheduler(cluster).get("spec") or {})
-    for container in containers(pod_spec):
-        inject_env(container, [{"name": HTTP_ROUTES_ENV, "value": repr(HTTP_ROUTES)}])
+    for container in api.containers(pod_spec):
+        api.inject_env(container, [{"name": HTTP_ROUTES_ENV, "value": repr(HTTP_ROUTES)}])
     sub = _sub_metadata(cluster)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
-            "name": names.scheduler_name(meta["name"]),
+            "name": api.scheduler_name(meta["name"]),
             "namespace": meta["namespace"],
             **sub,
         },
@@ -77,13 +74,13 @@ def dask_scheduler_build_service(cluster: dict[str, Any]) -> dict[str, Any]:
     spec.setdefault("selector", selector_labels(meta["name"]))
     if not spec.get("ports"):
         spec["ports"] = [
-            {"name": names.SCHEDULER_PORT_NAME, "protocol": "TCP", "port": names.SCHEDULER_PORT, "targetPort": names.SCHEDULER_PORT},
-            {"name": names.DASHBOARD_PORT_NAME, "protocol": "TCP", "port": names.DASHBOARD_PORT, "targetPort": names.DASHBOARD_PORT},
+            {"name": api.SCHEDULER_PORT_NAME, "protocol": "TCP", "port": api.SCHEDULER_PORT, "targetPort": api.SCHEDULER_PORT},
+            {"name": api.DASHBOARD_PORT_NAME, "protocol": "TCP", "port": api.DASHBOARD_PORT, "targetPort": api.DASHBOARD_PORT},
         ]
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": names.scheduler_name(meta["name"]), "namespace": meta["namespace"], **_sub_metadata(cluster)},
+        "metadata": {"name": api.scheduler_name(meta["name"]), "namespace": meta["namespace"], **_sub_metadata(cluster)},
         "spec": spec,
     }
 

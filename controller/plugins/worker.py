@@ -5,10 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from dask_operator import names
-from dask_operator.hookspecs import hookimpl
-
-from ._podspec import containers, inject_env
+from dask_operator import api, hookimpl
 
 
 def _worker_metadata(worker: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -21,10 +18,10 @@ def dask_worker_group_build(cluster: dict[str, Any]) -> dict[str, Any]:
     meta = cluster["metadata"]
     worker = cluster.get("spec", {}).get("worker") or {}
     return {
-        "apiVersion": names.API_VERSION,
-        "kind": names.WORKER_GROUP_KIND,
+        "apiVersion": api.API_VERSION,
+        "kind": api.WORKER_GROUP_KIND,
         "metadata": {
-            "name": names.default_worker_group_name(meta["name"]),
+            "name": api.default_worker_group_name(meta["name"]),
             "namespace": meta["namespace"],
             # spec.worker.metadata is merged over the cluster's own metadata (user docs).
             **_worker_metadata(worker),
@@ -45,8 +42,8 @@ def dask_worker_build_pod(
 ) -> dict[str, Any]:
     worker = worker_group.get("spec", {}).get("worker") or {}
     pod_spec = copy.deepcopy(worker.get("spec") or {})
-    for container in containers(pod_spec):
-        inject_env(
+    for container in api.containers(pod_spec):
+        api.inject_env(
             container,
             [
                 {"name": "DASK_WORKER_NAME", "value": name},
@@ -86,5 +83,5 @@ def dask_workers_to_retire(
 def dask_rbac_rules() -> list[dict[str, Any]]:
     return [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
-        {"apiGroups": [names.GROUP], "resources": [names.WORKER_GROUP_PLURAL], "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+        {"apiGroups": [api.GROUP], "resources": [api.WORKER_GROUP_PLURAL], "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
     ]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dask_operator import config, hookimpl, names
+from dask_operator import api, hookimpl
 
 PREFIX = "cert-manager.dask.org/"
 ISSUER = PREFIX + "issuer"
@@ -34,7 +34,7 @@ ISSUER_KINDS = ("Issuer", "ClusterIssuer")
 COMPONENT = "tls"
 VOLUME = "dask-tls"
 MOUNT_PATH = "/etc/dask/tls"
-TLS_COMPONENTS = (names.COMPONENT_SCHEDULER, names.COMPONENT_WORKER, "job-runner")
+TLS_COMPONENTS = (api.COMPONENT_SCHEDULER, api.COMPONENT_WORKER, "job-runner")
 
 
 def _annotations(cluster: dict[str, Any]) -> dict[str, str]:
@@ -66,13 +66,13 @@ def tls_env() -> list[dict[str, str]]:
 
 def _scheduler_port(cluster: dict[str, Any]) -> int:
     ports = ((cluster.get("spec", {}).get("scheduler") or {}).get("service") or {}).get("ports") or []
-    return next((int(p["port"]) for p in ports if p.get("name") == names.SCHEDULER_PORT_NAME and "port" in p), names.SCHEDULER_PORT)
+    return next((int(p["port"]) for p in ports if p.get("name") == api.SCHEDULER_PORT_NAME and "port" in p), api.SCHEDULER_PORT)
 
 
 def _dns_names(cluster: dict[str, Any]) -> list[str]:
-    service = names.scheduler_name(cluster["metadata"]["name"])
+    service = api.scheduler_name(cluster["metadata"]["name"])
     namespace = cluster["metadata"]["namespace"]
-    return [service, f"{service}.{namespace}", f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.{config.get('cluster-domain')}"]
+    return [service, f"{service}.{namespace}", f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.{api.get_config('cluster-domain')}"]
 
 
 # --- hooks -----------------------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def dask_scheduler_address(cluster: dict[str, Any]) -> str | None:
     if not enabled(cluster):
         return None
     meta = cluster["metadata"]
-    address = names.scheduler_address(meta["name"], meta["namespace"], str(config.get("cluster-domain")), _scheduler_port(cluster))
+    address = api.scheduler_address(meta["name"], meta["namespace"], str(api.get_config("cluster-domain")), _scheduler_port(cluster))
     return "tls://" + address.split("://", 1)[1]
 
 
@@ -109,7 +109,7 @@ def dask_cluster_resources(cluster: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "apiVersion": "cert-manager.io/v1",
             "kind": "Certificate",
-            "metadata": {"name": name, "labels": {names.LABEL_COMPONENT: COMPONENT}},
+            "metadata": {"name": name, "labels": {api.LABEL_COMPONENT: COMPONENT}},
             "spec": {
                 "secretName": name,
                 "commonName": dns_names[0],

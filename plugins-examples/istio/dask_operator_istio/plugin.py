@@ -26,7 +26,7 @@ import copy
 import json
 from typing import Any
 
-from dask_operator import config, hookimpl, names
+from dask_operator import api, hookimpl
 
 PREFIX = "istio.dask.org/"
 ENABLED = PREFIX + "enabled"
@@ -58,7 +58,7 @@ def _annotations(cluster: dict[str, Any]) -> dict[str, str]:
 
 
 def _domain() -> str:
-    return str(config.get("cluster-domain"))
+    return str(api.get_config("cluster-domain"))
 
 
 def _gateway(cluster: dict[str, Any]) -> str | None:
@@ -97,7 +97,7 @@ def _scheme(container: dict[str, Any]) -> str:
 
 def _fits(pod_name: str) -> bool:
     """A worker's Service is named after its Pod: it must be a DNS label."""
-    return len(pod_name) <= names.MAX_LABEL_VALUE
+    return len(pod_name) <= api.MAX_LABEL_VALUE
 
 
 # --- hooks -----------------------------------------------------------------------------------------
@@ -130,9 +130,9 @@ def dask_cluster_warnings(cluster: dict[str, Any]) -> list[str]:
         return []
     messages = []
     name = cluster["metadata"]["name"]
-    if not _fits(names.worker_pod_name(names.default_worker_group_name(name), "0" * 10)):
+    if not _fits(api.worker_pod_name(api.default_worker_group_name(name), "0" * 10)):
         messages.append(
-            f"worker Pod names of cluster {name!r} are longer than {names.MAX_LABEL_VALUE} characters, so "
+            f"worker Pod names of cluster {name!r} are longer than {api.MAX_LABEL_VALUE} characters, so "
             "workers get no Service of their own and advertise their Pod IP; use a shorter cluster name"
         )
     for container in (cluster.get("spec", {}).get("worker") or {}).get("spec", {}).get("containers") or []:
@@ -146,10 +146,10 @@ def dask_cluster_warnings(cluster: dict[str, Any]) -> list[str]:
 
 def _pod_spec(component: str, manifest: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(metadata to label, PodSpec) of the scheduler Deployment's template or a worker Pod."""
-    if component == names.COMPONENT_SCHEDULER and manifest.get("kind") == "Deployment":
+    if component == api.COMPONENT_SCHEDULER and manifest.get("kind") == "Deployment":
         template = manifest["spec"]["template"]
         return template.setdefault("metadata", {}), template.setdefault("spec", {})
-    if component == names.COMPONENT_WORKER and manifest.get("kind") == "Pod":
+    if component == api.COMPONENT_WORKER and manifest.get("kind") == "Pod":
         return manifest["metadata"], manifest.setdefault("spec", {})
     return None
 
@@ -164,7 +164,7 @@ def dask_modify_manifest(cluster: dict[str, Any], component: str, manifest: dict
     meta, pod_spec = found
     meta.setdefault("labels", {})[INJECT_LABEL] = "true"
     meta.setdefault("annotations", {})[PROXY_CONFIG] = json.dumps({"holdApplicationUntilProxyStarts": True})
-    if component != names.COMPONENT_WORKER or not _fits(manifest["metadata"]["name"]):
+    if component != api.COMPONENT_WORKER or not _fits(manifest["metadata"]["name"]):
         return
     namespace = cluster["metadata"]["namespace"]
     for container in pod_spec.get("containers") or []:
@@ -186,7 +186,7 @@ def dask_modify_manifest(cluster: dict[str, Any], component: str, manifest: dict
 
 
 def _labelled(manifest: dict[str, Any]) -> dict[str, Any]:
-    manifest["metadata"].setdefault("labels", {})[names.LABEL_COMPONENT] = COMPONENT
+    manifest["metadata"].setdefault("labels", {})[api.LABEL_COMPONENT] = COMPONENT
     return manifest
 
 
@@ -196,7 +196,7 @@ def worker_objects(pod: dict[str, Any]) -> list[dict[str, Any]]:
     name = meta["name"]
     ports = [
         {"name": WORKER_PORT_NAME, "port": WORKER_PORT, "protocol": "TCP"},
-        {"name": names.DASHBOARD_PORT_NAME, "port": names.WORKER_DASHBOARD_PORT, "protocol": "TCP"},
+        {"name": api.DASHBOARD_PORT_NAME, "port": api.WORKER_DASHBOARD_PORT, "protocol": "TCP"},
     ]
     service = {
         "apiVersion": "v1",
@@ -242,21 +242,21 @@ def dask_cluster_resources(cluster: dict[str, Any], worker_pods: list[dict[str, 
         return []
     meta = cluster["metadata"]
     name, namespace = meta["name"], meta["namespace"]
-    scheduler_host = f"{names.scheduler_name(name)}.{namespace}.svc.{_domain()}"
+    scheduler_host = f"{api.scheduler_name(name)}.{namespace}.svc.{_domain()}"
     resources: list[dict[str, Any]] = [
         {
             "apiVersion": "security.istio.io/v1",
             "kind": "PeerAuthentication",
             "metadata": {"name": f"{name}-dask"},
             "spec": {
-                "selector": {"matchLabels": {names.LABEL_CLUSTER: name}},
+                "selector": {"matchLabels": {api.LABEL_CLUSTER: name}},
                 "mtls": {"mode": _annotations(cluster).get(MTLS, "STRICT")},
             },
         },
         {
             "apiVersion": "networking.istio.io/v1",
             "kind": "DestinationRule",
-            "metadata": {"name": names.scheduler_name(name)},
+            "metadata": {"name": api.scheduler_name(name)},
             "spec": {"host": scheduler_host, "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}},
         },
     ]
@@ -273,7 +273,7 @@ def dask_cluster_resources(cluster: dict[str, Any], worker_pods: list[dict[str, 
                     "http": [
                         {
                             "match": [{"uri": {"prefix": "/"}}],
-                            "route": [{"destination": {"host": scheduler_host, "port": {"number": names.DASHBOARD_PORT}}}],
+                            "route": [{"destination": {"host": scheduler_host, "port": {"number": api.DASHBOARD_PORT}}}],
                         }
                     ],
                 },

@@ -80,3 +80,17 @@ def test_hand_written_prose_is_kept_and_missing_blocks_are_an_error(tmp_path: Pa
 
 def test_generation_is_deterministic():
     assert gen.render(gen.DOC.read_text()) == gen.render(gen.render(gen.DOC.read_text()))
+
+
+def test_every_api_name_is_in_the_api_table_with_its_comment():
+    from dask_operator import api
+
+    listed = {entry.name: entry for entry in gen.api_names()}
+    assert set(listed) == set(api.__all__)
+    assert listed["GROUP"].usage == 'GROUP = "kubernetes.dask.org"'
+    assert listed["scheduler_address"].usage == "scheduler_address(cluster, namespace, cluster_domain, port=8786)"
+    assert listed["RetryLater"].usage == "RetryLater(message, delay=10)"
+    assert listed["inject_env"].section == "PodSpecs"
+    assert all(entry.doc for entry in listed.values())
+    text = gen.api_block()
+    assert "| `scheduler_name(cluster)` | Name of a cluster's scheduler Deployment and Service" in text
