@@ -51,6 +51,9 @@ class Kubelet:
         self.allocatable = {"cpu": cfg.node_cpu, "memory": cfg.node_memory, "pods": cfg.node_pods,
                             "ephemeral-storage": "100Gi"}
         self.services: dict[tuple[str, str], Obj] = {}
+        # Set once the Services have been listed: no container starts before (its environment
+        # names them), as the kubelet refuses to build envvars until its Service informer synced.
+        self.services_listed = asyncio.Event()
         self.headless: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
         self._events: dict[tuple[str, str, str, str], tuple[str, int]] = {}
         self._hosts_dirty = asyncio.Event()
@@ -67,6 +70,19 @@ class Kubelet:
 
     def resolv_conf(self, ns: str) -> str:
         return dns.resolv_conf(ns)
+
+    async def services_known(self, timeout: float) -> bool:
+        """Whether the Services have been listed at least once, waiting up to `timeout` s."""
+        if not self.services_listed.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.services_listed.wait(), timeout)
+        return self.services_listed.is_set()
+
+    def services_read(self, services: Mapping[tuple[str, str], Obj]) -> None:
+        """The Services as listed and watched (every change, before the proxy acts on it)."""
+        self.services = dict(services)
+        self.services_listed.set()
+        self._hosts_dirty.set()
 
     def services_changed(self, services: Mapping[tuple[str, str], Obj],
                          headless: Mapping[tuple[str, str], list[tuple[str, str | None]]]) -> None:

@@ -31,6 +31,9 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BACKOFF_BASE = float(os.environ.get("DASK_LOCALCLUSTER_BACKOFF_SECONDS", "10"))
 BACKOFF_MAX = 300.0
 BACKOFF_RESET = 600.0
+# How long a container start waits for the node's first listing of the Services before it
+# fails with CreateContainerConfigError (and is retried), like the kubelet's check.
+SERVICES_WAIT = 10.0
 
 
 def now() -> str:
@@ -554,6 +557,11 @@ class PodWorker:
     # ---- processes -----------------------------------------------------------------------
 
     async def _environment(self, c: Container) -> dict[str, str]:
+        """The container's environment, built afresh for every start from the current
+        Services, ConfigMaps and Secrets."""
+        if not await self.k.services_known(SERVICES_WAIT):
+            raise envvars.ContainerConfigError(
+                "services have not yet been read at least once, cannot construct envvars")
         spec = c.spec
         cm_names, secret_names = envvars.referenced_objects(spec)
         configmaps: dict[str, dict[str, str] | None] = {}

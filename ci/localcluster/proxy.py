@@ -163,10 +163,15 @@ class Listener:
 
 class ServiceProxy:
     def __init__(self, cfg: ClusterConfig, client: Client,
-                 on_change: Callable[[Mapping[Key, Obj], Mapping[Key, list[tuple[str, str | None]]]], None]) -> None:
+                 on_change: Callable[[Mapping[Key, Obj], Mapping[Key, list[tuple[str, str | None]]]], None],
+                 on_services: Callable[[Mapping[Key, Obj]], None] | None = None) -> None:
+        """``on_change(services, headless records)`` follows each reconcile pass;
+        ``on_services(services)`` follows every listing of and change to the Services, whether
+        or not a pass succeeds (the kubelet builds container environments from them)."""
         self.cfg = cfg
         self.client = client
         self.on_change = on_change
+        self.on_services = on_services
         self.services: dict[Key, Obj] = {}
         self.slices: dict[Key, Obj] = {}  # by (ns, slice name)
         self.listeners: dict[tuple[str, int], Listener] = {}
@@ -185,6 +190,7 @@ class ServiceProxy:
             self.services.pop(key, None)
         else:
             self.services[key] = svc
+        self._services_read()
         self._dirty.set()
 
     async def _on_slice(self, kind: str, sl: Obj) -> None:
@@ -196,8 +202,14 @@ class ServiceProxy:
         self._dirty.set()
 
     async def _sync_services(self, items: list[Obj]) -> None:
-        self.services = {}
+        self.services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in items}
         self._synced["services"] = True
+        self._services_read()
+        self._dirty.set()
+
+    def _services_read(self) -> None:
+        if self.on_services is not None:
+            self.on_services(self.services)
 
     async def _sync_slices(self, items: list[Obj]) -> None:
         self.slices = {}
