@@ -1,10 +1,12 @@
 """The node as a real kubelet behaves around (re)starts: containers of a just-started node get
-the Service environment, and every container start gets the current one.
+the Service environment, every container start gets the current one, and pods are posted Ready
+again soon after an apiserver outage long enough for the node controller to mark them not ready.
 
 Each test starts a cluster of its own (lc_helpers.SideCluster), so nothing the run's cluster
 holds is disturbed."""
 
 import json
+import time
 
 import pytest
 from lc_helpers import IMAGE, SideCluster, wait_for
@@ -53,5 +55,33 @@ def test_containers_get_the_current_service_environment_from_the_first_start(tmp
         wait_for(lambda: current_line() == f"kubernetes={kubernetes_ip}:443 web={web_ip}",
                  "a restart with the new Service's variables", timeout=60)
         assert _pod_obj(side, "env")["status"]["containerStatuses"][0]["restartCount"] >= 1
+    finally:
+        side.down()
+
+
+def test_pods_are_ready_again_soon_after_a_long_apiserver_outage(tmp_path):
+    grace = 20
+    side = SideCluster(tmp_path / "state", DASK_LOCALCLUSTER_NODE_MONITOR_GRACE_SECONDS=str(grace))
+    try:
+        side.cluster("up")
+        side.kubectl("apply", "-f", "-", input=json.dumps(_pod("sleeper", "sleep 3600")))
+        wait_for(lambda: _ready(side, "sleeper"), "the pod to be Ready")
+
+        side.cluster("stop", "kube-apiserver")
+        stopped = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        time.sleep(grace + 8)  # longer than the node controller's grace period
+        side.cluster("up")  # starts the apiserver again; returns once the node is Ready
+        wait_for(lambda: _ready(side, "sleeper"), "the pod to be Ready again", timeout=20, interval=0.5)
+
+        # The node controller did mark the node and the pod not ready meanwhile, and the
+        # kubelet posted the pod Ready again (not only left it so).
+        events = json.loads(side.kubectl("get", "events", "-n", "default", "-o", "json",
+                                         "--field-selector", "involvedObject.kind=Node").stdout)
+        assert "NodeNotReady" in {e["reason"] for e in events["items"]}, events
+        pod = _pod_obj(side, "sleeper")
+        ready = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["lastTransitionTime"] > stopped, (stopped, pod["status"])
+        assert pod["status"]["phase"] == "Running"
+        assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
     finally:
         side.down()
