@@ -49,6 +49,9 @@ CONTROLLERS = [
 CREATED_PATHS = "created-paths"
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 MIN_NODE_MONITOR_GRACE = 15
+# tests/conftest.py marks a cluster a test run started (and stops it at the end); a cluster
+# started afresh by anyone else, or stopped, carries no mark.
+TESTS_MARKER = "started-by-tests"
 
 
 def log(msg: str) -> None:
@@ -434,6 +437,7 @@ def _down(state: Path, quiet: bool) -> None:
         created.unlink()
     for sub in ("etcd", "pods"):
         shutil.rmtree(state / sub, ignore_errors=True)
+    (state / TESTS_MARKER).unlink(missing_ok=True)
     if not quiet:
         log("cluster down")
 
