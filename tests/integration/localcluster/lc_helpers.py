@@ -91,6 +91,10 @@ class SideCluster:
             raise AssertionError(f"kubectl {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
         return proc
 
+    def pid(self, component: str) -> int:
+        """The process id of a running component (from its pid file)."""
+        return int((self.state / "run" / f"{component}.pid").read_text().split()[0])
+
     def down(self) -> None:
         subprocess.run([str(REPO / "ci" / "cluster"), "down"], env=self.env, capture_output=True,
                        timeout=300)
