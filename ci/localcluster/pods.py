@@ -349,9 +349,12 @@ class PodWorker:
             await asyncio.sleep(0.05)
 
     async def _flush_status(self) -> None:
+        status = self.status()
+        self.sent_digests.append(status_digest(status))  # its echo is no foreign change
         with contextlib.suppress(Exception):
             await self.k.client.patch_status(f"/api/v1/namespaces/{self.ns}/pods/{self.name}",
-                                             {"status": self.status()})
+                                             {"status": status})
+            self.last_sent = status
 
     def _compute_phase(self, final: bool = False) -> None:
         if self.phase in ("Succeeded", "Failed"):
