@@ -1,4 +1,8 @@
-"""The second half of ci/demo: chart, DaskCluster, computation (KUBECONFIG and PATH already set)."""
+"""The second half of ci/demo: chart, DaskCluster, computation (KUBECONFIG and PATH already set).
+
+`python ci/demo.py check-stopped` (run by ci/test) fails, saying what to do, when the cluster the
+tests would use runs an operator installed outside the tests, such as the demo's.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASE, RELEASE_NS = "dask-kubernetes-operator", "dask-operator"
+# The end-to-end tests' own releases (tests/e2e/chart_release.py), one per test run.
+TEST_RELEASE_PREFIX = "dask-kubernetes-operator-e2e-"
 DEMO_NS, CLUSTER = "dask-demo", "simple"
 
 
@@ -58,7 +64,18 @@ def cluster_ready() -> bool:
                          "Ready")
 
 
+def claim_cluster() -> None:
+    """The demo's cluster keeps running: if a test run had started it (and kept it, with
+    DASK_LOCALCLUSTER_KEEP=1), no later test run may stop it now."""
+    sys.path.insert(0, str(ROOT / "ci"))
+    from localcluster.config import state_dir
+    from localcluster.controlplane import TESTS_MARKER
+
+    (state_dir() / TESTS_MARKER).unlink(missing_ok=True)
+
+
 def main() -> None:
+    claim_cluster()
     say("Installing the operator from chart/ with helm")
     sh("kubectl", "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "chart" / "crds"))
     wait("the Dask CRDs to be established", crds_established, 60)
@@ -100,5 +117,52 @@ def main() -> None:
                 ci/cluster down""")
 
 
+def tests_kubeconfig() -> str | None:
+    """The kubeconfig of the cluster the tests would use (tests/conftest.py): $KUBECONFIG,
+    else the local cluster of this checkout and instance, if it was ever started."""
+    if os.environ.get("KUBECONFIG"):
+        return os.environ["KUBECONFIG"]
+    sys.path.insert(0, str(ROOT / "ci"))
+    from localcluster.config import state_dir
+
+    local = state_dir() / "admin.kubeconfig"
+    return str(local) if local.exists() else None
+
+
+def operators_outside_tests(kubeconfig: str) -> list[str]:
+    """namespace/name of every operator Deployment from the chart that no test run installed;
+    none when the cluster does not answer (the tests then start their own)."""
+    proc = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "--request-timeout=5s", "get",
+                           "deployments", "--all-namespaces", "-o", "json",
+                           "-l", "app.kubernetes.io/name=dask-kubernetes-operator"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return []
+    found = []
+    for deployment in json.loads(proc.stdout).get("items", []):
+        meta = deployment["metadata"]
+        instance = (meta.get("labels") or {}).get("app.kubernetes.io/instance", "")
+        if not instance.startswith(TEST_RELEASE_PREFIX):
+            found.append(f"{meta['namespace']}/{meta['name']}")
+    return found
+
+
+def check_stopped() -> int:
+    kubeconfig = tests_kubeconfig()
+    running = operators_outside_tests(kubeconfig) if kubeconfig else []
+    if not running:
+        return 0
+    print(f"""ci/test: the cluster the tests would use ({kubeconfig}) runs a Dask operator
+that the tests did not install: {', '.join(running)} (ci/demo installs
+{RELEASE_NS}/{RELEASE}). It watches every namespace, so it would reconcile the tests'
+DaskClusters alongside the tests' own operators. Stop it before running the tests:
+    ci/cluster down          # the demo's whole cluster; the tests start their own and stop it
+or, to keep the cluster:
+    helm uninstall -n {RELEASE_NS} {RELEASE}""", file=sys.stderr)
+    return 1
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["check-stopped"]:
+        sys.exit(check_stopped())
     main()

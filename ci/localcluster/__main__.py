@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop everything and remove namespaces, bridge, addresses")
     sub.add_parser("status", help="say what runs")
     sub.add_parser("restart-agent", help="restart the process kubelet + service proxy (and so every pod)")
+    stop = sub.add_parser("stop", help="stop one component (to test an outage); `up` starts it again")
+    stop.add_argument("component", choices=controlplane.COMPONENTS)
     agent = sub.add_parser("agent", help="(internal) run the process kubelet and service proxy")
     agent.add_argument("--state", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -31,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
             return controlplane.status()
         if args.command == "restart-agent":
             controlplane.restart_agent()
+            return 0
+        if args.command == "stop":
+            if not controlplane.stop_component(args.component):
+                print(f"{args.component} was not running", file=sys.stderr)
             return 0
         from . import agent as agent_mod
 

@@ -29,7 +29,7 @@ async def _main(state: Path) -> None:
     cfg = ClusterConfig.load(state)
     client = Client(cfg.state_path / "agent.kubeconfig")
     kubelet = Kubelet(cfg, client)
-    proxy = ServiceProxy(cfg, client, kubelet.services_changed)
+    proxy = ServiceProxy(cfg, client, kubelet.services_changed, kubelet.services_read)
     try:
         await asyncio.gather(kubelet.run(), proxy.run(), _report_loop_stalls())
     finally:

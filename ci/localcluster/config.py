@@ -91,6 +91,9 @@ class ClusterConfig:
     service_cidr: str = SERVICE_CIDR
     kubernetes_service_ip: str = KUBERNETES_SERVICE_IP
     load_balancer_cidr: str = LOAD_BALANCER_CIDR
+    # How long the node controller waits for a heartbeat before it marks the node (and its
+    # pods) not ready; tests of outages start a cluster with a short one.
+    node_monitor_grace_seconds: int = 60
 
     @property
     def state_path(self) -> Path:
@@ -135,4 +138,5 @@ class ClusterConfig:
             node_cpu=os.environ.get("DASK_LOCALCLUSTER_NODE_CPU", "64"),
             node_memory=os.environ.get("DASK_LOCALCLUSTER_NODE_MEMORY", "512Gi"),
             node_pods=os.environ.get("DASK_LOCALCLUSTER_NODE_PODS", "250"),
+            node_monitor_grace_seconds=int(os.environ.get("DASK_LOCALCLUSTER_NODE_MONITOR_GRACE_SECONDS", "60")),
         )

@@ -48,6 +48,10 @@ CONTROLLERS = [
 # Directories `up` had to create on the host for pod mounts; `down` removes them again.
 CREATED_PATHS = "created-paths"
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+MIN_NODE_MONITOR_GRACE = 15
+# tests/conftest.py marks a cluster a test run started (and stops it at the end); a cluster
+# started afresh by anyone else, or stopped, carries no mark.
+TESTS_MARKER = "started-by-tests"
 
 
 def log(msg: str) -> None:
@@ -174,6 +178,9 @@ def up() -> ClusterConfig:
         _down(state, quiet=True)
         started = time.monotonic()
         cfg = ClusterConfig.fresh(build_tools())
+        if cfg.node_monitor_grace_seconds < MIN_NODE_MONITOR_GRACE:
+            raise ClusterError(f"DASK_LOCALCLUSTER_NODE_MONITOR_GRACE_SECONDS must be at least "
+                               f"{MIN_NODE_MONITOR_GRACE}: the node renews its Lease every 10 s")
         for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"):
             if not os.access(cfg.binary(name), os.X_OK):
                 raise ClusterError(f"missing binary {cfg.binary(name)}")
@@ -183,10 +190,14 @@ def up() -> ClusterConfig:
 
 
 def _repair(cfg: ClusterConfig) -> bool:
-    """If etcd and the apiserver still run, restarts whatever else died instead of starting over."""
+    """If etcd still runs, restarts whatever else died (the apiserver first) instead of
+    starting over with an empty etcd."""
     run = cfg.state_path / "run"
-    if any(procs.read_pid(run, c) is None for c in ("etcd", "kube-apiserver")):
+    if procs.read_pid(run, "etcd") is None:
         return False
+    if procs.read_pid(run, "kube-apiserver") is None:
+        log("restarting kube-apiserver")
+        _start_apiserver(cfg)
     try:
         if api_get(cfg, "/readyz")[0] != 200:
             return False
@@ -232,7 +243,14 @@ def _start(cfg: ClusterConfig) -> None:
     _wait("etcd health", etcd_ok, 30, "etcd", cfg)
     log("etcd ready")
 
-    p = cfg.pki
+    _start_apiserver(cfg)
+    _start_workers(cfg, ["kube-controller-manager", "kube-scheduler", "agent"])
+
+
+def _start_apiserver(cfg: ClusterConfig) -> None:
+    """Starts kube-apiserver against the running etcd and waits until it is ready."""
+    ports, p = cfg.ports, cfg.pki
+    run, logs = cfg.state_path / "run", cfg.logs
     procs.spawn("kube-apiserver", [
         cfg.binary("kube-apiserver"),
         f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
@@ -262,8 +280,6 @@ def _start(cfg: ClusterConfig) -> None:
           "kube-apiserver", cfg)
     log("kube-apiserver ready")
 
-    _start_workers(cfg, ["kube-controller-manager", "kube-scheduler", "agent"])
-
 
 def _start_workers(cfg: ClusterConfig, names: list[str]) -> None:
     """Starts the components that only talk to the apiserver, then waits for a usable node."""
@@ -282,7 +298,7 @@ def _start_workers(cfg: ClusterConfig, names: list[str]) -> None:
             f"--controllers={','.join(CONTROLLERS)}",
             "--kube-api-qps=200", "--kube-api-burst=400",
             "--concurrent-gc-syncs=20", "--concurrent-namespace-syncs=10",
-            "--node-monitor-grace-period=60s", "--v=1",
+            f"--node-monitor-grace-period={cfg.node_monitor_grace_seconds}s", "--v=1",
         ], run, logs)
     sched_conf = state / "scheduler.kubeconfig"
     if "kube-scheduler" in names:
@@ -342,6 +358,16 @@ def restart_agent() -> ClusterConfig:
         procs.stop(state / "run", "agent")
         _start_workers(cfg, ["agent"])
         return cfg
+
+
+def stop_component(name: str) -> bool:
+    """Stops one component (e.g. kube-apiserver, to test an outage); `up` starts it again.
+    True if it was running."""
+    if name not in COMPONENTS:
+        raise ClusterError(f"unknown component {name!r}; one of {', '.join(COMPONENTS)}")
+    state = state_dir()
+    with locked(state):
+        return procs.stop(state / "run", name, timeout=10 if name == "agent" else 5)
 
 
 def _port_in_use_at(host: str, port: int) -> bool:
@@ -411,6 +437,7 @@ def _down(state: Path, quiet: bool) -> None:
         created.unlink()
     for sub in ("etcd", "pods"):
         shutil.rmtree(state / sub, ignore_errors=True)
+    (state / TESTS_MARKER).unlink(missing_ok=True)
     if not quiet:
         log("cluster down")
 

@@ -51,10 +51,15 @@ class Kubelet:
         self.allocatable = {"cpu": cfg.node_cpu, "memory": cfg.node_memory, "pods": cfg.node_pods,
                             "ephemeral-storage": "100Gi"}
         self.services: dict[tuple[str, str], Obj] = {}
+        # Set once the Services have been listed: no container starts before (its environment
+        # names them), as the kubelet refuses to build envvars until its Service informer synced.
+        self.services_listed = asyncio.Event()
         self.headless: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
         self._events: dict[tuple[str, str, str, str], tuple[str, int]] = {}
         self._hosts_dirty = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
+        self._beat_now = asyncio.Event()  # renew the Lease and post the node status at once
+        self._node_status_stale = False  # the API's Node is not Ready: post ours again
 
     # ---- helpers used by pod workers -----------------------------------------------------
 
@@ -67,6 +72,19 @@ class Kubelet:
 
     def resolv_conf(self, ns: str) -> str:
         return dns.resolv_conf(ns)
+
+    async def services_known(self, timeout: float) -> bool:
+        """Whether the Services have been listed at least once, waiting up to `timeout` s."""
+        if not self.services_listed.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.services_listed.wait(), timeout)
+        return self.services_listed.is_set()
+
+    def services_read(self, services: Mapping[tuple[str, str], Obj]) -> None:
+        """The Services as listed and watched (every change, before the proxy acts on it)."""
+        self.services = dict(services)
+        self.services_listed.set()
+        self._hosts_dirty.set()
 
     def services_changed(self, services: Mapping[tuple[str, str], Obj],
                          headless: Mapping[tuple[str, str], list[tuple[str, str | None]]]) -> None:
@@ -179,7 +197,8 @@ class Kubelet:
         return {
             "capacity": capacity, "allocatable": capacity,
             "conditions": [{"type": c, "status": s, "reason": r, "message": r,
-                            "lastHeartbeatTime": t, "lastTransitionTime": self._node_started}
+                            "lastHeartbeatTime": t,
+                            "lastTransitionTime": self._ready_since if c == "Ready" else self._node_started}
                            for c, s, r in conds],
             "addresses": [{"type": "InternalIP", "address": NODE_IP},
                           {"type": "Hostname", "address": self.node}],
@@ -197,6 +216,7 @@ class Kubelet:
 
     async def register(self) -> None:
         self._node_started = now()
+        self._ready_since = self._node_started
         self._boot_id = str(uuid.uuid4())
         # `up` waits for the node to carry this agent's boot id (not a dead agent's Ready).
         (self.cfg.state_path / "run" / "agent.boot-id").write_text(self._boot_id)
@@ -217,9 +237,14 @@ class Kubelet:
             await self.client.patch_status(f"/api/v1/nodes/{self.node}", {"status": self._node_status()})
 
     async def _heartbeat(self) -> None:
+        """Renews the Lease every 10 s (every 2 s while the apiserver fails) and posts the node
+        status every minute, or at once when the API's Node is not Ready (e.g. the node
+        controller marked it Unknown during an apiserver outage)."""
         lease_path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.node}"
         beats = 0
         while True:
+            self._beat_now.clear()
+            failed = False
             try:
                 spec = {"holderIdentity": self.node, "leaseDurationSeconds": 40,
                         "renewTime": micro_now()}
@@ -233,13 +258,43 @@ class Kubelet:
                         {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                          "metadata": {"name": self.node, "namespace": "kube-node-lease"},
                          "spec": spec})
-                if beats % 6 == 0:
-                    await self.client.patch_status(f"/api/v1/nodes/{self.node}",
-                                                   {"status": self._node_status()})
+                if beats % 6 == 0 or self._node_status_stale:
+                    self._node_status_stale = False
+                    try:
+                        await self.client.patch_status(f"/api/v1/nodes/{self.node}",
+                                                       {"status": self._node_status()})
+                    except Exception:
+                        self._node_status_stale = True
+                        raise
                 beats += 1
             except Exception as err:  # noqa: BLE001 - keep beating
                 log.warning("heartbeat: %r", err)
-            await asyncio.sleep(10)
+                failed = True
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._beat_now.wait(), 2 if failed else 10)
+
+    async def _on_node(self, kind: str, node: Obj) -> None:
+        """Our own Node as the API has it: when someone else set it not Ready, say otherwise."""
+        if kind == "DELETED" or (node.get("metadata") or {}).get("name") != self.node:
+            return
+        conditions = (node.get("status") or {}).get("conditions") or []
+        ready = next((c.get("status") for c in conditions if c.get("type") == "Ready"), None)
+        if ready != "True":
+            if not self._node_status_stale:
+                self._ready_since = now()
+            self._node_status_stale = True
+            self._beat_now.set()
+
+    async def _on_node_sync(self, nodes: list[Obj]) -> None:
+        self._beat_now.set()  # (re)connected to the apiserver: renew the Lease now
+
+    async def _status_resync(self, period: float = 10.0) -> None:
+        """Every pod whose status in the API is not the one it last posted posts it again,
+        as the kubelet's status manager does (a safety net for missed updates)."""
+        while True:
+            await asyncio.sleep(period)
+            for worker in list(self.workers.values()):
+                worker.check_status(periodic=True)
 
     # ---- pods ------------------------------------------------------------------------------
 
@@ -478,6 +533,10 @@ class Kubelet:
         await asyncio.gather(
             self._heartbeat(),
             self._hosts_writer(),
+            self._status_resync(),
+            informer(self.client, "/api/v1/nodes", self._on_node,
+                     params={"fieldSelector": f"metadata.name={self.node}"},
+                     on_sync=self._on_node_sync),
             informer(self.client, "/api/v1/pods", self._on_pod,
                      params={"fieldSelector": f"spec.nodeName={self.node}"},
                      on_sync=self._on_pod_sync),

@@ -4,6 +4,7 @@ restarts with back-off, status, graceful deletion."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime
 import json
@@ -31,10 +32,28 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BACKOFF_BASE = float(os.environ.get("DASK_LOCALCLUSTER_BACKOFF_SECONDS", "10"))
 BACKOFF_MAX = 300.0
 BACKOFF_RESET = 600.0
+# How long a container start waits for the node's first listing of the Services before it
+# fails with CreateContainerConfigError (and is retried), like the kubelet's check.
+SERVICES_WAIT = 10.0
+# The pod conditions the kubelet owns (others, e.g. readiness gates, belong to other writers).
+KUBELET_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready")
+# At most one re-post per pod in this many seconds when the API holds a status we did not post
+# (the node controller marks pods not ready again while it still sees the node unreachable).
+RESYNC_INTERVAL = 1.0
 
 
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+StatusDigest = tuple[str | None, tuple[tuple[str, str], ...]]
+
+
+def status_digest(status: Obj) -> StatusDigest:
+    """What of a pod status the kubelet owns and compares: the phase and its conditions."""
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []
+                  if c.get("type") in KUBELET_CONDITIONS}
+    return status.get("phase"), tuple(sorted(conditions.items()))
 
 
 def now_nano() -> str:
@@ -196,6 +215,9 @@ class PodWorker:
         self.gone = False
         self.changed = asyncio.Event()
         self.last_sent: Obj | None = None
+        self.sent_digests: collections.deque[StatusDigest] = collections.deque(maxlen=8)
+        self._resynced_at = 0.0
+        self._resync_pending = False
         self.volume_paths: dict[str, str] = {}
         self.task: asyncio.Task[None] | None = None
         self.sidecars: list[asyncio.Task[None]] = []
@@ -214,6 +236,39 @@ class PodWorker:
         self.pod = pod
         if pod["metadata"].get("deletionTimestamp"):
             self.deleting.set()
+        self.check_status()
+
+    def check_status(self, periodic: bool = False) -> None:
+        """Posts the status again when the API holds one this kubelet did not post, e.g. Ready
+        set to False by the node controller while the apiserver could not hear from the node.
+        On updates, a status it posted a moment ago (an echo arriving late) does not count."""
+        if self.gone or self.last_sent is None:
+            return
+        in_api = status_digest(self.pod.get("status") or {})
+        if in_api == status_digest(self.last_sent):
+            return
+        if not periodic and in_api in self.sent_digests:
+            return
+        wait = self._resynced_at + RESYNC_INTERVAL - time.monotonic()
+        if wait > 0:
+            if not self._resync_pending:
+                self._resync_pending = True
+                asyncio.get_running_loop().call_later(wait, self._resync_later)
+            return
+        self._resynced_at = time.monotonic()
+        log.info("%s/%s: the API has phase/conditions %s, not the ones this node posted; posting "
+                 "them again", self.ns, self.name, in_api)
+        # The conditions someone else changed change back now.
+        theirs = dict(in_api[1])
+        for type_, (status, _) in list(self.conditions.items()):
+            if theirs.get(type_) not in (None, status):
+                self.conditions[type_] = (status, now())
+        self.last_sent = None
+        self.touch()
+
+    def _resync_later(self) -> None:
+        self._resync_pending = False
+        self.check_status(periodic=True)
 
     def vanish(self) -> None:
         """The pod object is gone from the API (force delete or final delete)."""
@@ -276,6 +331,8 @@ class PodWorker:
             status = self.status()
             if status == self.last_sent:
                 continue
+            # Remembered before it is sent: its echo from the pod watch may come first.
+            self.sent_digests.append(status_digest(status))
             try:
                 await self.k.client.patch_status(path, {"status": status})
                 self.last_sent = status
@@ -292,9 +349,12 @@ class PodWorker:
             await asyncio.sleep(0.05)
 
     async def _flush_status(self) -> None:
+        status = self.status()
+        self.sent_digests.append(status_digest(status))  # its echo is no foreign change
         with contextlib.suppress(Exception):
             await self.k.client.patch_status(f"/api/v1/namespaces/{self.ns}/pods/{self.name}",
-                                             {"status": self.status()})
+                                             {"status": status})
+            self.last_sent = status
 
     def _compute_phase(self, final: bool = False) -> None:
         if self.phase in ("Succeeded", "Failed"):
@@ -554,6 +614,11 @@ class PodWorker:
     # ---- processes -----------------------------------------------------------------------
 
     async def _environment(self, c: Container) -> dict[str, str]:
+        """The container's environment, built afresh for every start from the current
+        Services, ConfigMaps and Secrets."""
+        if not await self.k.services_known(SERVICES_WAIT):
+            raise envvars.ContainerConfigError(
+                "services have not yet been read at least once, cannot construct envvars")
         spec = c.spec
         cm_names, secret_names = envvars.referenced_objects(spec)
         configmaps: dict[str, dict[str, str] | None] = {}

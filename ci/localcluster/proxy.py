@@ -7,6 +7,11 @@ address of its own from ``load_balancer_cidr`` (a /32 on the bridge, written to 
 ``status.loadBalancer.ingress``, like MetalLB), listening on its ports. A port listens only
 while its Service has a ready endpoint, so a Service without endpoints refuses connections,
 like kube-proxy's REJECT rule.
+
+Connections outlive their Service, as conntrack keeps them with kube-proxy: when a Service goes
+(or loses its endpoints, or changes ports) its ports stop accepting, but connections already
+established go on to the same endpoint, and its address stays on the bridge until the last of
+them has ended (e.g. workers connected to a scheduler Service that is deleted and re-created).
 """
 
 from __future__ import annotations
@@ -91,6 +96,13 @@ class Listener:
         self._accepting: asyncio.Task[None] | None = None
         self._connections: set[asyncio.Task[None]] = set()  # strong references while they run
         self._rr = itertools.count()
+        self.address: tuple[str, int] | None = None
+        self.closed = False
+
+    @property
+    def busy(self) -> bool:
+        """Whether connections accepted here are still open."""
+        return bool(self._connections)
 
     def targets(self) -> list[tuple[str, int]]:
         if self.key == ("default", "kubernetes"):
@@ -108,14 +120,21 @@ class Listener:
             sock.close()
             raise
         self._sock = sock
+        self.address = (host, port)
         self._accepting = asyncio.get_running_loop().create_task(self._accept(sock))
 
     def close(self) -> None:
         """Stop accepting; established connections go on, as with kube-proxy. The listening
         socket is closed by the accept task once its pending accept is withdrawn (closing a
         socket the event loop still watches could hit a reused descriptor)."""
+        self.closed = True
         if self._accepting is not None:
             self._accepting.cancel()
+
+    def _connection_ended(self, task: asyncio.Task[None]) -> None:
+        self._connections.discard(task)
+        if self.closed and not self._connections:
+            self.proxy.listener_drained()
 
     async def _accept(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -130,7 +149,7 @@ class Listener:
                 client.setblocking(False)
                 task = loop.create_task(self.handle(client))
                 self._connections.add(task)
-                task.add_done_callback(self._connections.discard)
+                task.add_done_callback(self._connection_ended)
         finally:
             sock.close()
 
@@ -163,16 +182,27 @@ class Listener:
 
 class ServiceProxy:
     def __init__(self, cfg: ClusterConfig, client: Client,
-                 on_change: Callable[[Mapping[Key, Obj], Mapping[Key, list[tuple[str, str | None]]]], None]) -> None:
+                 on_change: Callable[[Mapping[Key, Obj], Mapping[Key, list[tuple[str, str | None]]]], None],
+                 on_services: Callable[[Mapping[Key, Obj]], None] | None = None) -> None:
+        """``on_change(services, headless records)`` follows each reconcile pass;
+        ``on_services(services)`` follows every listing of and change to the Services, whether
+        or not a pass succeeds (the kubelet builds container environments from them)."""
         self.cfg = cfg
         self.client = client
         self.on_change = on_change
+        self.on_services = on_services
         self.services: dict[Key, Obj] = {}
         self.slices: dict[Key, Obj] = {}  # by (ns, slice name)
         self.listeners: dict[tuple[str, int], Listener] = {}
+        # Closed listeners whose connections still run: their addresses stay on the bridge.
+        self.draining: set[Listener] = set()
         self.load_balancer_ips: dict[Key, str] = {}
         self._dirty = asyncio.Event()
         self._synced = {"services": False, "slices": False}
+
+    def listener_drained(self) -> None:
+        """The last connection of a closed listener ended: its address may go."""
+        self._dirty.set()
 
     def slices_of(self, key: Key) -> list[Obj]:
         ns, name = key
@@ -185,6 +215,7 @@ class ServiceProxy:
             self.services.pop(key, None)
         else:
             self.services[key] = svc
+        self._services_read()
         self._dirty.set()
 
     async def _on_slice(self, kind: str, sl: Obj) -> None:
@@ -196,8 +227,14 @@ class ServiceProxy:
         self._dirty.set()
 
     async def _sync_services(self, items: list[Obj]) -> None:
-        self.services = {}
+        self.services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in items}
         self._synced["services"] = True
+        self._services_read()
+        self._dirty.set()
+
+    def _services_read(self) -> None:
+        if self.on_services is not None:
+            self.on_services(self.services)
 
     async def _sync_slices(self, items: list[Obj]) -> None:
         self.slices = {}
@@ -246,15 +283,25 @@ class ServiceProxy:
                     want[(NODE_IP, int(port["nodePort"]))] = (key, name)
         return want
 
+    def wanted_addresses(self, want: Mapping[tuple[str, int], tuple[Key, str]]) -> set[str]:
+        """The addresses the bridge must carry: every Service's ClusterIP and load-balancer
+        address, and those of closed ports whose connections still run."""
+        cluster_ips = {ip for svc in self.services.values()
+                       for ip in [(svc.get("spec") or {}).get("clusterIP")]
+                       if ip and ip != "None" and ":" not in ip}
+        draining = {listener.address[0] for listener in self.draining if listener.address}
+        listening = {ip for ip, _ in want}
+        return (set(self.load_balancer_ips.values()) | listening | cluster_ips | draining) - {NODE_IP}
+
     async def _reconcile(self) -> None:
         want = self.desired()
         for addr, listener in list(self.listeners.items()):
             if want.get(addr) != (listener.key, listener.port_name):
                 listener.close()
                 del self.listeners[addr]
-        wanted_ips = set(self.load_balancer_ips.values()) | {ip for ip, _ in want if ip != NODE_IP} | {ip for key, svc in self.services.items()
-                                                for ip in [(svc.get("spec") or {}).get("clusterIP")]
-                                                if ip and ip != "None" and ":" not in ip}
+                self.draining.add(listener)
+        self.draining = {listener for listener in self.draining if listener.busy}
+        wanted_ips = self.wanted_addresses(want)
         present = set(await asyncio.to_thread(network.bridge_addresses))
         for ip in wanted_ips - present:
             await asyncio.to_thread(network.add_service_ip, ip)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -47,3 +50,51 @@ def apply(kubectl: Callable[..., Any], ns: str, manifest: dict[str, Any] | list[
     docs = manifest if isinstance(manifest, list) else [manifest]
     kubectl("apply", "-n", ns, "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
                                                              "items": docs}))
+
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def side_instance() -> int:
+    """The instance for a second, short-lived cluster next to the run's one (see
+    ci/localcluster/README.md): $DASK_LOCALCLUSTER_SIDE_INSTANCE, else 1 (2 if the run uses 1)."""
+    chosen = os.environ.get("DASK_LOCALCLUSTER_SIDE_INSTANCE")
+    if chosen:
+        return int(chosen)
+    return 1 if os.environ.get("DASK_LOCALCLUSTER_INSTANCE", "0") != "1" else 2
+
+
+class SideCluster:
+    """A cluster of its own (instance side_instance(), state in `state`) for tests that need a
+    fresh start or break the control plane; `down` removes it."""
+
+    def __init__(self, state: Path, **env: str) -> None:
+        self.state = state
+        self.env = dict(os.environ, DASK_LOCALCLUSTER_INSTANCE=str(side_instance()),
+                        DASK_LOCALCLUSTER_STATE=str(state), **env)
+        self.env.pop("KUBECONFIG", None)
+        self.kubeconfig = str(state / "admin.kubeconfig")
+        self.bin_dir = subprocess.run(["bash", str(REPO / "ci" / "build-tools.sh")], check=True,
+                                      stdout=subprocess.PIPE, text=True).stdout.split()[-1]
+
+    def cluster(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`ci/cluster ARGS` for this cluster; fails the test if it fails."""
+        proc = subprocess.run([str(REPO / "ci" / "cluster"), *args], env=self.env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"ci/cluster {' '.join(args)}: {proc.stderr}"
+        return proc
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([str(Path(self.bin_dir) / "kubectl"), "--kubeconfig", self.kubeconfig, *args],
+                              input=input, capture_output=True, text=True, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def pid(self, component: str) -> int:
+        """The process id of a running component (from its pid file)."""
+        return int((self.state / "run" / f"{component}.pid").read_text().split()[0])
+
+    def down(self) -> None:
+        subprocess.run([str(REPO / "ci" / "cluster"), "down"], env=self.env, capture_output=True,
+                       timeout=300)

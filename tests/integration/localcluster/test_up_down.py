@@ -1,7 +1,8 @@
 """`ci/cluster up` is idempotent and `down` leaves nothing behind.
 
-Runs a second, independent cluster (instance 1, or 2 if the run uses 1: its own bridge, address ranges, ports and state
-directory) so the cluster the rest of the run uses is not disturbed.
+Runs a second, independent cluster (lc_helpers.side_instance(): instance 1, or 2 if the run uses 1;
+its own bridge, address ranges, ports and state directory) so the cluster the rest of the run
+uses is not disturbed.
 """
 
 import json
@@ -10,13 +11,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from lc_helpers import IMAGE, wait_for
+from lc_helpers import IMAGE, side_instance, wait_for
 
 pytestmark = pytest.mark.cluster
 
 REPO = Path(__file__).resolve().parents[3]
-# Another instance than the one the run uses (see ci/localcluster/README.md).
-INSTANCE = 1 if os.environ.get("DASK_LOCALCLUSTER_INSTANCE", "0") != "1" else 2
+INSTANCE = side_instance()
 
 
 def _cluster(env, *args):

@@ -110,3 +110,20 @@ def test_load_balancers_get_their_own_address_from_the_pool_and_keep_it():
     sp.services = {("ns", "odd"): lb("odd", status_ip="192.0.2.1")}
     sp.desired()
     assert sp.load_balancer_ips == {("ns", "odd"): "10.1.9.1"}
+
+
+def test_addresses_of_closed_ports_stay_while_their_connections_run():
+    from localcluster.config import ClusterConfig
+
+    cfg = ClusterConfig(state="/nonexistent", bin_dir="/nonexistent", venv="/nonexistent")
+    sp = proxy.ServiceProxy(cfg, client=None, on_change=lambda *a: None)  # type: ignore[arg-type]
+    sp.services = {("ns", "new"): {"metadata": {"namespace": "ns", "name": "new"},
+                                   "spec": {"clusterIP": "10.0.0.8", "ports": [{"port": 80}]}}}
+    gone = proxy.Listener(sp, ("ns", "old"), "")
+    gone.address = ("10.0.0.7", 80)
+    gone._connections.add(object())  # type: ignore[arg-type]  # an established connection
+    sp.draining = {gone}
+    assert sp.wanted_addresses({}) == {"10.0.0.7", "10.0.0.8"}
+    gone._connections.clear()
+    sp.draining = {listener for listener in sp.draining if listener.busy}
+    assert sp.wanted_addresses({}) == {"10.0.0.8"}
