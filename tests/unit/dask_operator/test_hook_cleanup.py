@@ -21,7 +21,7 @@ from dask_operator import handlers, hookimpl
 from dask_operator.plugins import metrics
 from dask_operator.runtime import Runtime
 from dask_operator.testing import make_plugin_manager
-from fake_api import FakeKube, FakeScheduler
+from fake_api import FakeKube, FakeScheduler, fake_cache
 
 
 class ClosingKube(FakeKube):
@@ -42,7 +42,7 @@ def plugin(name: str, **hooks: Any) -> tuple[str, types.ModuleType]:
 
 async def stop_operator(kube: ClosingKube, *plugins: tuple[str, types.ModuleType]) -> Runtime:
     """Run kopf's cleanup handler for an operator with the built-ins and ``plugins``."""
-    runtime = Runtime(make_plugin_manager(*plugins), kube, FakeScheduler())  # type: ignore[arg-type]
+    runtime = Runtime(make_plugin_manager(*plugins), kube, FakeScheduler(), fake_cache(kube))  # type: ignore[arg-type]
     await handlers.cleanup(memo=types.SimpleNamespace(runtime=runtime), logger=logging.getLogger("stopping"))
     return runtime
 

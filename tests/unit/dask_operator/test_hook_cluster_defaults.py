@@ -17,7 +17,7 @@ from dask_operator import reconcile_idle as ri
 from dask_operator.pluginmanager import PluginManager
 from dask_operator.runtime import Runtime
 from dask_operator.testing import make_cluster, make_plugin_manager, render_cluster
-from fake_api import FakeKube, FakeScheduler
+from fake_api import FakeKube, FakeScheduler, fake_cache
 
 LIMITS = {"cpu": "1", "memory": "4Gi"}
 IDLE_TIMEOUT = 3600
@@ -98,7 +98,7 @@ def rt() -> Runtime:
               "spec": {"worker": {"spec": {"containers": []}}}, "status": {"phase": "Running"}})
     kube.put({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "c-scheduler"},
               "spec": {"clusterIP": "10.0.0.1", "ports": [{"name": "http-dashboard", "port": 8787}]}})
-    return Runtime(platform(), kube, FakeScheduler())  # type: ignore[arg-type]
+    return Runtime(platform(), kube, FakeScheduler(), fake_cache(kube))  # type: ignore[arg-type]
 
 
 def stored(rt: Runtime) -> dict[str, Any] | None:
@@ -107,7 +107,7 @@ def stored(rt: Runtime) -> dict[str, Any] | None:
 
 async def test_a_defaulted_idle_timeout_deletes_an_idle_cluster(rt: Runtime):
     assert ri.idle_timeout(rt, stored(rt)) == IDLE_TIMEOUT
-    assert ri.idle_timeout(Runtime(make_plugin_manager(), rt.kube, rt.scheduler), stored(rt)) == 0
+    assert ri.idle_timeout(Runtime(make_plugin_manager(), rt.kube, rt.scheduler, rt.cache), stored(rt)) == 0
     rt.scheduler.idle_since = time.time() - 2 * IDLE_TIMEOUT  # type: ignore[attr-defined]
     await ri.check_idle(rt, "ns1", "c")
     cluster = stored(rt)
