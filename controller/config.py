@@ -17,6 +17,8 @@ NAMESPACE = "kubernetes.controller"
 DEFAULTS: dict[str, Any] = {
     # Worker pods created per batch (chart: workerAllocation.size); null = 20.
     "worker-allocation": {"batch-size": None, "delay": None},
+    # Bounds on what one spec can ask for; more is reported (condition WorkersCapped), not created.
+    "workers": {"max-per-group": 1000, "max-per-cluster": 2000, "replace-after-restarts": 5},
     # The DNS domain of the Kubernetes cluster, used in DASK_SCHEDULER_ADDRESS.
     "cluster-domain": "cluster.local",
     "metrics": {

@@ -26,12 +26,17 @@ class SchedulerUnreachable(DaskOperatorError):
 class RetryLater(DaskOperatorError):
     """A pass could not finish and should run again after ``delay`` seconds.
 
-    The kopf layer turns it into ``kopf.TemporaryError``; it is not a crash.
+    The pass scheduler (``passes.py``) runs the pass again then; it is not a crash.
     """
 
     def __init__(self, message: str, delay: float = 10) -> None:
         super().__init__(message)
         self.delay = delay
+
+
+class Rejected(DaskOperatorError):
+    """The API server rejected an object built from the user's spec (400/422). The pass has
+    reported it on the object; only a change of the spec can help, so it is not retried."""
 
 
 class ShuttingDown(DaskOperatorError):

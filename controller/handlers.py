@@ -131,11 +131,13 @@ async def cluster_event(type: str | None, body: kopf.Body, namespace: str | None
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
-async def worker_group_event(type: str | None, spec: kopf.Spec, namespace: str | None, name: str, uid: str | None, memo: Any, **_: Any) -> None:
+async def worker_group_event(type: str | None, spec: kopf.Spec, meta: kopf.Meta, namespace: str | None, name: str, uid: str | None, memo: Any, **_: Any) -> None:
     rt: Runtime = memo.runtime
     ns = str(namespace)
-    if spec.get("cluster"):
-        passes.request(rt, names.CLUSTER_KIND, ns, str(spec["cluster"]))
+    clusters = {str(spec["cluster"])} if spec.get("cluster") else set()
+    clusters |= {str(r["name"]) for r in meta.get("ownerReferences") or [] if r.get("kind") == names.CLUSTER_KIND}
+    for cluster in clusters:  # the one it names and the one that owns it (they differ in a conflict)
+        passes.request(rt, names.CLUSTER_KIND, ns, cluster)
     if type == "DELETED":
         rt.cache.watched_deletion(names.WORKER_GROUP_KIND, uid)
         rt.forget((names.WORKER_GROUP_KIND, ns, name), uid)

@@ -8,6 +8,7 @@ manager ``dask-operator`` (idempotent create-or-update); status and metadata use
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import os
 import socket
@@ -57,6 +58,16 @@ KNOWN: dict[tuple[str, str], ResourcePath] = {
 
 def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rejection(exc: BaseException) -> str | None:
+    """The API server's message if ``exc`` says it rejected the object as invalid (400, 422)."""
+    if not isinstance(exc, ApiException) or exc.status not in (400, 422):
+        return None
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except (ValueError, AttributeError):
+        return str(exc.reason)
 
 
 def owner_reference(owner: Manifest, controller: bool = True) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from . import config, names, reconcile, reconcile_job
-from .errors import BuildError, RetryLater, ShuttingDown
+from .errors import BuildError, Rejected, RetryLater, ShuttingDown
 from .runtime import Runtime
 
 logger = logging.getLogger("dask_operator")
@@ -63,6 +63,9 @@ async def run(rt: Runtime, kind: str, namespace: str, name: str) -> None:
     except RetryLater as exc:
         logger.info("%s %s/%s: %s (again in %.0f s)", kind, namespace, name, exc, exc.delay)
         later = exc.delay
+    except Rejected as exc:  # reported on the object; a change of it requests the next pass
+        logger.warning("%s %s/%s: %s", kind, namespace, name, exc)
+        later = None
     except BuildError as exc:  # already reported on the object by the pass
         logger.warning("%s %s/%s: %s", kind, namespace, name, exc)
         later = BUILD_ERROR_RETRY

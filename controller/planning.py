@@ -14,6 +14,7 @@ Rules (ARCHITECTURE §4, §7):
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,3 +157,23 @@ def plan_child(
         return ChildPlan(REPAIR)
     changes = children.metadata_changes(desired, current)
     return ChildPlan(PATCH_METADATA, metadata=changes) if changes else ChildPlan(KEEP)
+
+
+def worker_group_conflict(group: dict[str, Any], cluster_uid: str, existing_uid: Callable[[str], str | None]) -> str | None:
+    """Why ``group`` must not be owned by the DaskCluster it names (uid ``cluster_uid``), or None.
+    ``existing_uid(name)``: the uid of the DaskCluster ``name`` in the group's namespace, if any.
+
+    A group controlled by another DaskCluster that still exists, or named like another existing
+    cluster's default group, stays where it is: re-owning it would move running workers (and
+    their data) from one cluster to another."""
+    meta = group["metadata"]
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == names.CLUSTER_KIND and ref.get("uid") != cluster_uid:
+            if existing_uid(str(ref.get("name"))) == ref.get("uid"):
+                return f"it is controlled by DaskCluster {ref.get('name')!r}, not by {group['spec']['cluster']!r}"
+    suffix = "-default"
+    if meta["name"].endswith(suffix):
+        other = meta["name"][: -len(suffix)]
+        if other != group["spec"]["cluster"] and existing_uid(other) is not None:
+            return f"its name is the default worker group name of DaskCluster {other!r}"
+    return None

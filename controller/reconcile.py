@@ -14,6 +14,8 @@ import logging
 import time
 from typing import Any
 
+from kubernetes_asyncio.client.exceptions import ApiException
+
 from . import children, config, labels, names
 from . import status as st
 from .desired import (
@@ -22,8 +24,8 @@ from .desired import (
     desired_resources,
     desired_worker_pod,
 )
-from .errors import BuildError, RetryLater, SchedulerUnreachable
-from .kube import is_owned_by, owner_reference
+from .errors import BuildError, Rejected, RetryLater, SchedulerUnreachable
+from .kube import is_owned_by, owner_reference, rejection
 from .planning import (
     CREATE,
     KEEP,
@@ -36,6 +38,7 @@ from .planning import (
     live_spec_hash,
     plan_child,
     plan_workers,
+    worker_group_conflict,
 )
 from .runtime import Runtime
 from .scheduler_api import endpoint_from_service
@@ -87,7 +90,13 @@ async def _ensure_child(rt: Runtime, owner: Manifest, desired: Manifest, *, forc
     if plan.action == PATCH_METADATA:
         patched = await rt.kube.patch(desired["apiVersion"], kind, meta["namespace"], meta["name"], {"metadata": plan.metadata})
         return patched or current or desired
-    live = await _apply(rt, desired)
+    try:
+        live = await _apply(rt, desired)
+    except ApiException as exc:
+        message = rejection(exc)
+        if message is None:
+            raise
+        raise Rejected(f"the API server rejected {kind} {meta['name']}: {message}") from exc
     event = {
         CREATE: ("Normal", "Created", f"Created {kind} {meta['name']}"),
         UPDATE: ("Normal", "Updated", f"Updated {kind} {meta['name']} to the current spec"),
@@ -116,6 +125,27 @@ async def _set_phase(rt: Runtime, body: Manifest, cluster: Manifest, old: str | 
     await rt.kube.event(body, "Warning" if new == st.PHASE_ERROR else "Normal", f"Phase{new}", message)
     logger.info("%s: phase %s -> %s", _ref(body), old, new)
     await rt.notify("dask_cluster_phase_changed", cluster=cluster, old=old, new=new)
+
+
+async def _report_rejected(rt: Runtime, body: Manifest, cluster: Manifest, old_phase: str | None, generation: int, message: str) -> None:
+    await _write_status(rt, body, st.invalid_cluster_status(generation, [message]))
+    await rt.kube.event(body, "Warning", "ChildRejected", message)
+    await _set_phase(rt, body, cluster, old_phase, st.PHASE_ERROR, message)
+
+
+TROUBLE_CONDITIONS = ("SchedulerReady", "WorkersReady")
+NOT_TROUBLE = frozenset({"SchedulerReady", "SchedulerNotReady", "WorkersReady", "WorkersNotReady"})
+
+
+async def _warn_on_new_trouble(rt: Runtime, body: Manifest, new_status: dict[str, Any]) -> None:
+    """A Warning Event when the scheduler or the workers get stuck, once per new reason or message."""
+    old = {c.get("type"): c for c in (body.get("status") or {}).get("conditions") or []}
+    for cond in new_status.get("conditions") or []:
+        if cond["type"] not in TROUBLE_CONDITIONS or cond["status"] != "False" or cond["reason"] in NOT_TROUBLE:
+            continue
+        before = old.get(cond["type"]) or {}
+        if (before.get("reason"), before.get("message")) != (cond["reason"], cond["message"]):
+            await rt.kube.event(body, "Warning", cond["reason"], cond["message"])
 
 
 async def _reconcile_cluster(rt: Runtime, body: Manifest) -> None:
@@ -149,8 +179,12 @@ async def _reconcile_cluster(rt: Runtime, body: Manifest) -> None:
     resources = [{"apiVersion": e["apiVersion"], "kind": e["kind"], "name": e["metadata"]["name"]} for e in extras]
 
     # Plugin objects first: the scheduler may need them (a certificate's Secret, mesh policies).
-    for extra in extras:
-        await _ensure_extra(rt, body, extra)
+    try:
+        for extra in extras:
+            await _ensure_extra(rt, body, extra)
+    except Rejected as exc:
+        await _report_rejected(rt, body, cluster, old_phase, generation, str(exc))
+        raise
     await _prune_extras(rt, body, extras)
     prerequisites = desired.prerequisites
     missing = await _missing(rt, namespace, prerequisites)
@@ -159,9 +193,13 @@ async def _reconcile_cluster(rt: Runtime, body: Manifest) -> None:
         # Objects of kinds the operator does not watch: look again later (a GET each, while waiting).
         raise RetryLater(f"waiting for {_describe(missing)}", delay=PREREQUISITES_RECHECK)
 
-    live_service = await _ensure_child(rt, body, service)
-    live_deployment = await _ensure_child(rt, body, deployment)
-    await _ensure_default_group(rt, body, group)
+    try:
+        live_service = await _ensure_child(rt, body, service)
+        live_deployment = await _ensure_child(rt, body, deployment)
+        group_conflict = await _ensure_default_group(rt, body, group)
+    except Rejected as exc:
+        await _report_rejected(rt, body, cluster, old_phase, generation, str(exc))
+        raise
 
     await _sync_scheduler_pods(rt, deployment, pods)
     groups = rt.cache.of_cluster(names.API_VERSION, names.WORKER_GROUP_KIND, namespace, name)
@@ -180,6 +218,8 @@ async def _reconcile_cluster(rt: Runtime, body: Manifest) -> None:
         ),
         scheduler_address=address,
         dashboard_address=f"http://{names.scheduler_name(name)}.{namespace}.svc.{domain}:{dashboard_port}",
+        scheduler_pods=[p for p in pods if (p["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == names.COMPONENT_SCHEDULER],
+        worker_problems=([group_conflict] if group_conflict else []) + st.worker_group_problems(groups),
     )
     new_status["resources"] = resources
     if prerequisites:
@@ -196,6 +236,7 @@ async def _reconcile_cluster(rt: Runtime, body: Manifest) -> None:
     for fragment in rt.pm.hook.dask_cluster_status(cluster=cluster, observed=observed):
         if fragment:
             new_status = st.deep_merge(new_status, fragment)
+    await _warn_on_new_trouble(rt, body, new_status)
     await _write_status(rt, body, new_status)
     await rt.notify("dask_cluster_observed", cluster=cluster, status=new_status)
     messages = {
@@ -205,7 +246,7 @@ async def _reconcile_cluster(rt: Runtime, body: Manifest) -> None:
     await _set_phase(rt, body, cluster, old_phase, new_status["phase"], messages.get(new_status["phase"], new_status["phase"]))
 
 
-async def _ensure_default_group(rt: Runtime, owner: Manifest, desired: Manifest) -> None:
+async def _ensure_default_group(rt: Runtime, owner: Manifest, desired: Manifest) -> st.Trouble | None:
     """The default group takes the cluster's replicas only when the cluster's value changes.
 
     Otherwise ``kubectl scale daskworkergroup`` and autoscalers, which write the group, would be
@@ -214,6 +255,12 @@ async def _ensure_default_group(rt: Runtime, owner: Manifest, desired: Manifest)
     meta = desired["metadata"]
     cluster_replicas = str(desired["spec"]["worker"]["replicas"])
     current = await rt.get(names.API_VERSION, names.WORKER_GROUP_KIND, meta["namespace"], meta["name"])
+    owner_name = owner["metadata"]["name"]
+    if current is not None and (current.get("spec") or {}).get("cluster") != owner_name:
+        message = (f"DaskWorkerGroup {meta['name']} (this cluster's default worker group name) belongs to DaskCluster "
+                   f"{(current.get('spec') or {}).get('cluster')!r}; rename that group or this cluster")
+        await rt.kube.event(owner, "Warning", "WorkerGroupConflict", message)
+        return "WorkerGroupConflict", message
     force = False
     if current is not None:
         current_replicas = st.replicas_of(current)
@@ -226,6 +273,7 @@ async def _ensure_default_group(rt: Runtime, owner: Manifest, desired: Manifest)
     without_replicas["spec"]["worker"].pop("replicas", None)
     meta["annotations"][names.ANNOTATION_SPEC_HASH] = children.spec_hash(without_replicas)
     await _ensure_child(rt, owner, desired, force_apply=force)
+    return None
 
 
 def _describe(refs: list[dict[str, Any]]) -> str:
@@ -336,6 +384,14 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         await rt.kube.event(group, "Warning", "InvalidSpec", message)
         return
 
+    conflict = worker_group_conflict(group, cluster_body["metadata"]["uid"], lambda n: _cluster_uid(rt, namespace, n))
+    if conflict:
+        message = f"not joining DaskCluster {cluster_name!r}: {conflict}"
+        if (_condition(group, "Ready") or {}).get("message") != message:
+            await rt.kube.event(group, "Warning", "WorkerGroupConflict", message)
+            await rt.kube.event(cluster_body, "Warning", "WorkerGroupConflict", f"DaskWorkerGroup {name}: {message}")
+        await _write_status(rt, group, st.cluster_missing_status(generation, cluster_name, namespace, "WorkerGroupConflict", message))
+        return
     if not is_owned_by(group, cluster_body["metadata"]["uid"]):
         refs = [r for r in meta.get("ownerReferences") or [] if r.get("kind") != names.CLUSTER_KIND]
         refs.append(owner_reference(cluster_body))
@@ -370,11 +426,20 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         {names.LABEL_CLUSTER: cluster_name, names.LABEL_COMPONENT: names.COMPONENT_WORKER, names.LABEL_WORKER_GROUP: name}
     )
     pods = _group_pods(rt, group)
-    active = [p for p in pods if st.pod_is_active(p)]
-    finished = [p["metadata"]["name"] for p in pods if not st.is_terminating(p) and st.pod_is_finished(p)]
+    crashing = _crash_looping(pods)
+    active = [p for p in pods if st.pod_is_active(p) and p["metadata"]["name"] not in crashing]
+    # Crash-looping workers hold no data; replaced like finished ones, under a fresh name (the
+    # scheduler may refuse the old one until its registration expires).
+    finished = crashing + [p["metadata"]["name"] for p in pods if not st.is_terminating(p) and st.pod_is_finished(p)]
+    if crashing:
+        await rt.kube.event(group, "Warning", "ReplacedCrashLoopingWorkers",
+                            f"Replacing {len(crashing)} worker pod(s) restarting in a loop: {', '.join(crashing)}")
     infos = [WorkerPod.from_pod(p, desired_hash, names.ANNOTATION_SPEC_HASH) for p in active]
     replicas = st.replicas_of(group)
-    plan = plan_workers(infos, finished, replicas, int(config.get("rolling-update.max-surge")))
+    allowed, problem = _cap(rt, group, replicas, len(active))
+    plan = plan_workers(infos, finished, allowed, int(config.get("rolling-update.max-surge")))
+    if problem and (_condition(group, "Ready") or {}).get("reason") != problem[0]:
+        await rt.kube.event(group, "Warning", problem[0], problem[1])
 
     uids = {p["metadata"]["name"]: p["metadata"].get("uid") for p in pods}
     deleted: list[str] = []
@@ -397,6 +462,7 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         await rt.kube.event(group, "Warning", "WorkersFailing", message)
         plan.create = 0
         retry = message
+        problem = ("WorkersFailing", message)
 
     for pod in active:  # metadata changes reach running workers in place
         if pod["metadata"]["name"] in deleted:
@@ -407,7 +473,12 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         if changes.get("labels") or changes.get("annotations"):
             await rt.kube.patch("v1", "Pod", namespace, pod["metadata"]["name"], {"metadata": changes})
 
-    created = await _create_workers(rt, group, build_pod, plan.create, desired_hash)
+    rejected: str | None = None
+    try:
+        created = await _create_workers(rt, group, build_pod, plan.create, desired_hash)
+    except Rejected as exc:
+        created, rejected = [], str(exc)
+        problem = ("WorkerPodRejected", rejected)
 
     retired: list[str] = []
     blocked: str | None = None
@@ -442,15 +513,56 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         rt,
         group,
         st.worker_group_status(
-            generation=generation, desired=replicas, pods=pods, outdated=plan.outdated, selector=selector, blocked=blocked
+            generation=generation, desired=replicas, pods=pods, outdated=plan.outdated, selector=selector, blocked=blocked,
+            problem=problem,
         ),
     )
     if created or deleted or retired:
         await rt.notify("dask_workers_changed", cluster=cluster, worker_group=group, created=created, retired=retired, deleted=deleted)
+    if rejected:
+        raise Rejected(rejected)
     if blocked:
         raise RetryLater(blocked, delay=rt.next_backoff(key))
     if retry:
         raise RetryLater(retry, delay=FAILURE_WINDOW / 4 if failing else rt.next_backoff(key))
+
+
+def _crash_looping(pods: list[Manifest]) -> list[str]:
+    limit = int(config.get("workers.replace-after-restarts") or 0)
+    if limit <= 0:
+        return []
+    return [
+        p["metadata"]["name"] for p in pods
+        if st.pod_is_active(p) and (trouble := st.pod_trouble(p)) and trouble[0] == "CrashLoopBackOff"
+        and sum(int(c.get("restartCount") or 0) for c in (p.get("status") or {}).get("containerStatuses") or []) >= limit
+    ]
+
+
+def _cap(rt: Runtime, group: Manifest, replicas: int, active: int) -> tuple[int, st.Trouble | None]:
+    """The replicas the group may have under ``workers.max-per-group`` and ``-per-cluster``. A cap
+    only stops growth: workers that exist are never removed because of it."""
+    per_group, per_cluster = int(config.get("workers.max-per-group")), int(config.get("workers.max-per-cluster"))
+    meta = group["metadata"]
+    others = [
+        p for p in rt.cache.of_cluster("v1", "Pod", meta["namespace"], group["spec"]["cluster"])
+        if (p["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == names.COMPONENT_WORKER
+        and (p["metadata"].get("labels") or {}).get(names.LABEL_WORKER_GROUP) != meta["name"] and st.pod_is_active(p)
+    ]
+    allowed = max(0, min(per_group, per_cluster - len(others)))
+    if replicas <= allowed:
+        return replicas, None
+    message = (f"{replicas} workers asked for, at most {allowed} allowed (workers.max-per-group {per_group}, "
+               f"workers.max-per-cluster {per_cluster} with {len(others)} in other groups)")
+    return max(allowed, min(replicas, active)), ("WorkersCapped", message)
+
+
+def _cluster_uid(rt: Runtime, namespace: str, name: str) -> str | None:
+    cluster = rt.cache.get(names.API_VERSION, names.CLUSTER_KIND, namespace, name)
+    return None if cluster is None or st.is_terminating(cluster) else str(cluster["metadata"].get("uid"))
+
+
+def _condition(obj: Manifest, type_: str) -> dict[str, Any] | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == type_), None)
 
 
 def _group_pods(rt: Runtime, group: Manifest) -> list[Manifest]:
@@ -498,18 +610,21 @@ async def _create_workers(rt: Runtime, group: Manifest, build_pod: Any, count: i
     batch_size, delay = config.worker_batch_size(), config.worker_batch_delay()
     created: list[str] = []
     failures: list[str] = []
+    rejected: str | None = None
     remaining = count
     while remaining > 0:
         batch = min(batch_size, remaining)
         pods = [build_pod(names.worker_pod_name(group["metadata"]["name"])) for _ in range(batch)]
         results = await asyncio.gather(*(rt.kube.create(p) for p in pods), return_exceptions=True)
         for pod, result in zip(pods, results, strict=True):
-            if isinstance(result, BaseException):
+            if isinstance(result, BaseException) and rejection(result):
+                rejected = f"the API server rejected worker pod {pod['metadata']['name']}: {rejection(result)}"
+            elif isinstance(result, BaseException):
                 failures.append(f"{pod['metadata']['name']}: {result}")
             else:
                 created.append(pod["metadata"]["name"])
         remaining -= batch
-        if failures:
+        if failures or rejected:
             break
         if remaining > 0 and delay:
             await asyncio.sleep(delay)
@@ -517,6 +632,9 @@ async def _create_workers(rt: Runtime, group: Manifest, build_pod: Any, count: i
             remaining = min(remaining, _still_missing(rt, group, desired_hash))
     if created:
         await rt.kube.event(group, "Normal", "CreatedWorkers", f"Created {len(created)} worker pod(s): {', '.join(created)}")
+    if rejected:
+        await rt.kube.event(group, "Warning", "WorkerPodRejected", rejected[:1000])
+        raise Rejected(rejected)
     if failures:
         message = f"failed to create worker pods: {'; '.join(failures)[:800]}"
         await rt.kube.event(group, "Warning", "CreateWorkersFailed", message)

@@ -106,6 +106,51 @@ def replicas_of(worker_group: dict[str, Any]) -> int:
     return int((worker_group.get("spec", {}).get("worker") or {}).get("replicas", 1) or 0)
 
 
+# Container states that do not get better without a change (of the spec, the image, the node).
+STUCK_WAITING = frozenset({
+    "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CrashLoopBackOff",
+    "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+})
+# Ready=False reasons of a worker group that say why, rather than "not there yet".
+WORKER_GROUP_PROBLEMS = frozenset({"WorkerPodRejected", "WorkersCapped", "WorkersFailing", "WorkerGroupConflict"})
+
+Trouble = tuple[str, str]  # (reason, message)
+
+
+def pod_trouble(pod: dict[str, Any]) -> Trouble | None:
+    """Why a pod is stuck (unschedulable, image not pulled, crash-looping, ...), or None."""
+    status = pod.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False" and cond.get("reason") == "Unschedulable":
+            return "Unschedulable", f"pod {pod['metadata']['name']}: {cond.get('message') or 'no node fits it'}"
+    for container in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in STUCK_WAITING:
+            detail = waiting.get("message") or waiting["reason"]
+            return str(waiting["reason"]), f"pod {pod['metadata']['name']}, container {container.get('name')!r}: {detail}"
+    return None
+
+
+def deployment_trouble(deployment: dict[str, Any] | None) -> Trouble | None:
+    """A Deployment that cannot create its pods (the ReplicaSet's FailedCreate), or None."""
+    for cond in ((deployment or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
+            return str(cond.get("reason") or "ReplicaFailure"), str(cond.get("message") or "")
+        if cond.get("type") == "Progressing" and cond.get("status") == "False":
+            return str(cond.get("reason") or "ProgressDeadlineExceeded"), str(cond.get("message") or "")
+    return None
+
+
+def worker_group_problems(worker_groups: Iterable[dict[str, Any]]) -> list[Trouble]:
+    """(reason, "DaskWorkerGroup name: message") of the groups whose Ready condition says why."""
+    found = []
+    for group in worker_groups:
+        for cond in (group.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == "Ready" and cond.get("status") == "False" and cond.get("reason") in WORKER_GROUP_PROBLEMS:
+                found.append((str(cond["reason"]), f"DaskWorkerGroup {group['metadata']['name']}: {cond.get('message') or ''}"))
+    return found
+
+
 def cluster_status(
     *,
     generation: int,
@@ -116,9 +161,17 @@ def cluster_status(
     default_selector: str,
     scheduler_address: str | None,
     dashboard_address: str | None,
+    scheduler_pods: Iterable[dict[str, Any]] = (),
+    worker_problems: Iterable[Trouble] = (),
 ) -> dict[str, Any]:
-    """The core's status of a valid DaskCluster (without timestamps; see merge_conditions)."""
+    """The core's status of a valid DaskCluster (without timestamps; see merge_conditions).
+    ``scheduler_pods`` and ``worker_problems`` say why the scheduler or the workers are not
+    ready, when something is stuck rather than on its way."""
     scheduler_ok = deployment_ready(deployment)
+    scheduler_trouble = None if scheduler_ok else (
+        deployment_trouble(deployment) or next(filter(None, (pod_trouble(p) for p in scheduler_pods if not is_terminating(p))), None)
+    )
+    problems = list(worker_problems)
     desired = sum(replicas_of(g) for g in worker_groups if not is_terminating(g))
     active = [p for p in worker_pods if pod_is_active(p)]
     ready = sum(1 for p in active if pod_is_ready(p))
@@ -138,22 +191,28 @@ def cluster_status(
             condition(
                 "SchedulerReady",
                 scheduler_ok,
-                "SchedulerReady" if scheduler_ok else "SchedulerNotReady",
-                "the scheduler Deployment has a ready pod" if scheduler_ok else "waiting for the scheduler pod to be ready",
+                "SchedulerReady" if scheduler_ok else scheduler_trouble[0] if scheduler_trouble else "SchedulerNotReady",
+                "the scheduler Deployment has a ready pod" if scheduler_ok
+                else scheduler_trouble[1] if scheduler_trouble else "waiting for the scheduler pod to be ready",
                 generation,
             ),
             condition(
                 "WorkersReady",
                 workers_ok,
-                "WorkersReady" if workers_ok else "WorkersNotReady",
-                f"{ready}/{desired} workers ready",
+                "WorkersReady" if workers_ok else problems[0][0] if problems else "WorkersNotReady",
+                "; ".join([f"{ready}/{desired} workers ready"] + [m for _, m in problems]),
                 generation,
             ),
             condition(
                 "Ready",
                 scheduler_ok and workers_ok,
-                "Ready" if scheduler_ok and workers_ok else ("WorkersNotReady" if scheduler_ok else "SchedulerNotReady"),
-                f"scheduler {'ready' if scheduler_ok else 'not ready'}, {ready}/{desired} workers ready",
+                "Ready" if scheduler_ok and workers_ok
+                else (scheduler_trouble[0] if scheduler_trouble else "SchedulerNotReady") if not scheduler_ok
+                else problems[0][0] if problems else "WorkersNotReady",
+                "; ".join(
+                    [f"scheduler {'ready' if scheduler_ok else 'not ready'}, {ready}/{desired} workers ready"]
+                    + ([scheduler_trouble[1]] if scheduler_trouble else []) + [m for _, m in problems]
+                ),
                 generation,
             ),
         ],
@@ -180,7 +239,9 @@ def worker_group_status(
     outdated: int,
     selector: str,
     blocked: str | None = None,
+    problem: Trouble | None = None,
 ) -> dict[str, Any]:
+    """``problem``: why the group cannot reach its replicas (rejected pods, a cap, a conflict)."""
     active = [p for p in pods if pod_is_active(p)]
     ready = sum(1 for p in active if pod_is_ready(p))
     ok = ready == desired and len(active) == desired and outdated == 0
@@ -192,6 +253,8 @@ def worker_group_status(
         reason, message = "ScalingDown", f"{len(active)} workers, scaling down to {desired}"
     else:
         reason, message = "WorkersNotReady", f"{ready}/{desired} workers ready"
+    if problem is not None and not ok:
+        reason, message = problem[0], f"{message}; {problem[1]}"
     return {
         "observedGeneration": generation,
         "replicas": len(active),

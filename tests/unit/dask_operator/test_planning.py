@@ -94,3 +94,28 @@ def test_plan_child_patches_metadata_only_and_waits_for_foreign_or_terminating_c
     plan = planning.plan_child(child(), child(), "another-owner", applied_hash=None)
     assert plan.action == planning.WAIT and "controlled by DaskCluster 'c'" in plan.reason
     assert planning.plan_child(child(), child(deletionTimestamp="now"), "owner", applied_hash=None).action == planning.WAIT
+
+
+# --- worker_group_conflict: never re-own a group that belongs elsewhere ------------------------------
+
+
+def group(name: str, cluster: str, owner: tuple[str, str] | None = None) -> dict[str, Any]:
+    refs = [{"kind": "DaskCluster", "name": owner[0], "uid": owner[1], "controller": True}] if owner else []
+    return {"metadata": {"name": name, "ownerReferences": refs}, "spec": {"cluster": cluster}}
+
+
+def test_a_group_owned_by_another_existing_cluster_conflicts() -> None:
+    existing = {"dupa": "uid-a", "dupb": "uid-b"}.get
+    reason = planning.worker_group_conflict(group("g", "dupb", ("dupa", "uid-a")), "uid-b", existing)
+    assert reason and "controlled by DaskCluster 'dupa'" in reason
+    # the owner is gone (or was a namesake with another uid): adopting is fine
+    assert planning.worker_group_conflict(group("g", "dupb", ("dupa", "old-uid")), "uid-b", existing) is None
+    assert planning.worker_group_conflict(group("g", "dupb", ("dupb", "uid-b")), "uid-b", existing) is None
+
+
+def test_a_group_named_like_another_clusters_default_group_conflicts() -> None:
+    existing = {"dupa": "uid-a", "dupb": "uid-b"}.get
+    reason = planning.worker_group_conflict(group("dupa-default", "dupb"), "uid-b", existing)
+    assert reason and "default worker group name of DaskCluster 'dupa'" in reason
+    assert planning.worker_group_conflict(group("dupa-default", "dupa"), "uid-a", existing) is None
+    assert planning.worker_group_conflict(group("gone-default", "dupb"), "uid-b", existing) is None
