@@ -50,6 +50,11 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Lo
     # pods cost neither traffic nor memory.
     for kind in ("pods", "services", "deployments"):
         settings.watching.label_selectors[kind] = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
+    if health.serves_exact_namespaces():
+        # Named namespaces need no cluster-scoped LIST/WATCH of namespaces and CRDs: a namespaced
+        # identity (a Role per namespace) gets no 403 at start-up, and an idle operator two
+        # watch streams fewer. The CRDs must exist when the operator starts.
+        settings.scanning.disabled = True
     pm = pluginmanager.current()
     memo.runtime = rt = await Runtime.start(pm, {name: kwargs[name] for name in KINDS})
     await rt.notify("dask_startup", settings=settings, logger=logger)

@@ -126,6 +126,14 @@ def configure(namespaces: Iterable[str], clusterwide: bool, standalone: bool = T
         logger.info("liveness: the watch-stall check is off (kopf peering may pause the watches on purpose)")
 
 
+def serves_exact_namespaces() -> bool:
+    """True when the operator serves named namespaces only (no globs, not cluster-wide)."""
+    if _served is None:
+        return False
+    patterns, clusterwide = _served
+    return not clusterwide and bool(patterns) and not any(ch in p for p in patterns for ch in "*?[")
+
+
 def namespaces_to_list(tracker: WatchTracker) -> list[str]:
     """Namespaces to list ("" = all). Globs only match namespaces seen in watch events."""
     if _served is None:
