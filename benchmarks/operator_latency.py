@@ -119,7 +119,7 @@ def main() -> None:
     kubectl("create", "namespace", namespace)
     print(f"namespace {namespace}; {args.repeat} run(s) per scenario", flush=True)
     try:
-        with run_operator(namespace, reconcile_interval=30):
+        with run_operator(namespace):
             for i in range(args.repeat):
                 create_and_delete(namespace, f"create-{i}", args.workers)
                 scale_and_repair(namespace, f"scale-{i}", args.scale_to)
