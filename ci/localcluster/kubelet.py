@@ -413,16 +413,17 @@ class Kubelet:
             qs = urllib.parse.parse_qs(raw_query)
             ports = [int(p) for v in qs.get("port", []) + qs.get("ports", [])
                      for p in v.split(",") if p.strip()]
-            offered = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",")]
-            chosen = next((p for p in ("v4.channel.k8s.io", "portforward.k8s.io") if p in offered), "")
+            offered = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+            # A client that names no subprotocol gets v4.channel.k8s.io, as from the real kubelet.
+            chosen = next((p for p in ("v4.channel.k8s.io", "portforward.k8s.io") if p in offered), "" if offered else "v4.channel.k8s.io")
             if not ports or not chosen:
                 await _respond(writer, 400, "port-forward over WebSocket needs ports and a known "
                                f"protocol (got ports={ports}, protocols={offered}, query={raw_query!r})\n")
                 return
             accept = portforward.websocket_accept(headers.get("sec-websocket-key", ""))
+            named = f"Sec-WebSocket-Protocol: {chosen}\r\n" if offered else ""
             writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                          f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
-                          f"Sec-WebSocket-Protocol: {chosen}\r\n\r\n").encode())
+                          f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{named}\r\n").encode())
             await writer.drain()
             await portforward.serve_websocket(worker.pod_ip, pod, ports, reader, writer)
         else:

@@ -63,7 +63,8 @@ def test_kubectl_port_forward(k8s, kubectl, namespace):
         proc.wait(10)
 
 
-def test_websocket_port_forward(k8s, kubectl, namespace):
+@pytest.mark.parametrize("protocols", [["v4.channel.k8s.io"], []], ids=["v4-channel", "no-subprotocol"])
+def test_websocket_port_forward(k8s, kubectl, namespace, protocols):
     start_server(kubectl, namespace)
     doc = yaml.safe_load(Path(k8s.kubeconfig).read_text())
     cluster, user = doc["clusters"][0]["cluster"], doc["users"][0]["user"]
@@ -77,7 +78,7 @@ def test_websocket_port_forward(k8s, kubectl, namespace):
     async def fetch():
         url = f"{cluster['server']}/api/v1/namespaces/{namespace}/pods/pong/portforward?ports=8080"
         async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(url, protocols=["v4.channel.k8s.io"], ssl=ctx) as ws:
+            async with session.ws_connect(url, protocols=protocols, ssl=ctx) as ws:
                 announce = [(await ws.receive_bytes()) for _ in range(2)]
                 await ws.send_bytes(b"\x00GET / HTTP/1.0\r\n\r\n")
                 data = b""
