@@ -56,6 +56,11 @@ SERVICE_SPEC = "io.k8s.api.core.v1.ServiceSpec"
 MAX_CLUSTER_NAME = 63 - len("-scheduler")
 DNS_1035 = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
+# Most worker pods one worker group (a DaskCluster's default group, a DaskWorkerGroup, an
+# autoscaler's bounds) may ask for. The API server refuses more, so a typo such as
+# `replicas: 100000` never reaches the operator; spread larger clusters over several groups.
+MAX_WORKERS_PER_GROUP = 10000
+
 
 def first_sentence(text: str) -> str:
     """The first sentence of a Kubernetes field description."""
@@ -93,6 +98,27 @@ def integer(
         schema["default"] = default
     if at_least is not None:
         schema["x-kubernetes-validations"] = [rule(f"self >= {at_least}", message)]
+    return schema
+
+
+def worker_count(description: str, field: str, *, default: int | None = None) -> Schema:
+    """A number of worker pods: 0 to MAX_WORKERS_PER_GROUP, as schema bounds (for tools that
+    read the schema) and as CEL rules (for the readable message the API server returns)."""
+    schema = integer(
+        f"{description} At most {MAX_WORKERS_PER_GROUP}.",
+        at_least=0,
+        message=f"{field} must be 0 or more workers",
+        default=default,
+    )
+    schema["minimum"] = 0
+    schema["maximum"] = MAX_WORKERS_PER_GROUP
+    schema["x-kubernetes-validations"].append(
+        rule(
+            f"self <= {MAX_WORKERS_PER_GROUP}",
+            f"{field} must be at most {MAX_WORKERS_PER_GROUP} workers per worker group; "
+            "spread more workers over several DaskWorkerGroups",
+        )
+    )
     return schema
 
 
@@ -191,10 +217,10 @@ class Schemas:
         return obj(
             f"The Dask workers of {what}.",
             {
-                "replicas": integer(
-                    "Number of worker pods. The scale subresource reads and writes this field.",
-                    at_least=0,
-                    message="replicas must be 0 or more: it is the number of worker pods (0 stops them all)",
+                "replicas": worker_count(
+                    "Number of worker pods (0 stops them all). The scale subresource reads and "
+                    "writes this field.",
+                    "replicas",
                     default=1,
                 ),
                 "metadata": child_metadata(metadata_of),
@@ -554,15 +580,8 @@ def build_crds(definitions: dict[str, Schema]) -> dict[str, Schema]:
                         ]
                     },
                 ),
-                "minimum": integer(
-                    "Fewest workers to keep.",
-                    at_least=0,
-                    message="minimum must be 0 or more workers",
-                    default=0,
-                ),
-                "maximum": integer(
-                    "Most workers to run.", at_least=0, message="maximum must be 0 or more workers"
-                ),
+                "minimum": worker_count("Fewest workers to keep.", "minimum", default=0),
+                "maximum": worker_count("Most workers to run.", "maximum"),
                 "workerGroup": string(
                     "Name of the DaskWorkerGroup to scale; default {cluster}-default."
                 ),

@@ -357,6 +357,19 @@ REJECTED = {
         cluster(worker={"replicas": -1, "spec": POD}),
         "spec.worker.replicas: Invalid value: -1: replicas must be 0 or more",
     ),
+    "runaway replicas": (
+        cluster(worker={"replicas": 100000, "spec": POD}),
+        "replicas must be at most 10000 workers per worker group",
+    ),
+    "runaway worker group": (
+        group(worker={"replicas": 10001, "spec": POD}),
+        "replicas must be at most 10000 workers per worker group",
+    ),
+    "runaway job cluster": (
+        job(cluster={"spec": {"worker": {"replicas": 100000, "spec": POD}, "scheduler": {"spec": POD}}}),
+        "spec.cluster.spec.worker.replicas",
+    ),
+    "runaway autoscaler": (autoscaler(minimum=0, maximum=100000), "maximum must be at most 10000 workers"),
     "negative idle timeout": (cluster(idleTimeout=-5), "idleTimeout must be 0 or more seconds"),
     "worker without containers": (
         cluster(worker={"spec": {"containers": []}}),
@@ -408,8 +421,10 @@ def test_invalid_objects_are_rejected_with_a_readable_message(
         group("g" * 63),
         autoscaler(minimum=3, maximum=3),
         cluster(idleTimeout=0),
+        cluster(worker={"replicas": 10000, "spec": POD}),
+        autoscaler(minimum=10000, maximum=10000),
     ],
-    ids=["cluster-53", "job-53", "group-63", "min-equals-max", "idle-0"],
+    ids=["cluster-53", "job-53", "group-63", "min-equals-max", "idle-0", "replicas-cap", "autoscaler-cap"],
 )
 def test_limits_themselves_are_accepted(
     k8s: Any, crds: None, namespace: str, manifest: dict[str, Any]

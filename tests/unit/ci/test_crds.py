@@ -475,6 +475,26 @@ def test_non_negative_rules(kind: str, path: str) -> None:
     assert message.startswith(f"{field} must be 0 or more")
 
 
+WORKER_COUNTS = [
+    ("DaskCluster", "spec.worker.replicas"),
+    ("DaskWorkerGroup", "spec.worker.replicas"),
+    ("DaskJob", "spec.cluster.spec.worker.replicas"),
+    ("DaskAutoscaler", "spec.minimum"),
+    ("DaskAutoscaler", "spec.maximum"),
+]
+
+
+@pytest.mark.parametrize(("kind", "path"), WORKER_COUNTS)
+def test_worker_counts_are_capped(kind: str, path: str) -> None:
+    cap = 10000  # documented in every capped field's description
+    node = at(schema(kind), path)
+    assert (node["minimum"], node["maximum"]) == (0, cap)
+    field = path.rsplit(".", 1)[-1]
+    message = rules_of(node)[f"self <= {cap}"]
+    assert message.startswith(f"{field} must be at most {cap} workers")
+    assert f"At most {cap}." in node["description"]
+
+
 def test_job_runner_must_be_able_to_finish() -> None:
     rules = rules_of(at(schema("DaskJob"), "spec.job.spec"))
     assert (
