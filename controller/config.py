@@ -57,6 +57,9 @@ DEFAULTS: dict[str, Any] = {
         # DaskAutoscaler sets spec.scaleDownStabilizationSeconds.
         "scale-down-stabilization": 60,
     },
+    # Seconds running passes get to finish after SIGTERM before they are cancelled (passes are
+    # level-triggered: the next operator finishes the work). The operator exits within 3 s.
+    "shutdown-grace": 1.0,
     "health": {
         # The liveness probe fails when an object changed in the API this long ago and the
         # operator's watch still has not delivered the change. 0 turns the check off.

@@ -19,6 +19,7 @@ import kopf
 
 from . import (
     cache,
+    config,
     health,
     loops,
     names,
@@ -33,6 +34,7 @@ logger = logging.getLogger("dask_operator")
 
 MANAGED: dict[str, Any] = {names.LABEL_MANAGED_BY: names.MANAGED_BY}
 KINDS = {k.index: k for k in cache.CACHED_KINDS}
+EXIT_DEADLINE = 3.0  # seconds from SIGTERM to exit (docs/configuration.md, shutdown-grace)
 
 
 # --- start and stop ------------------------------------------------------------------------------
@@ -42,6 +44,9 @@ KINDS = {k.index: k for k in cache.CACHED_KINDS}
 async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Logger | logging.LoggerAdapter[Any], **kwargs: Any) -> None:
     settings.posting.level = logging.WARNING  # our own Events tell the story; kopf's only on failure
     settings.execution.max_workers = 20
+    # The last resort if stopping ever hangs: Kubernetes waits terminationGracePeriodSeconds,
+    # the operator promises to be gone within EXIT_DEADLINE seconds of SIGTERM.
+    settings.process.ultimate_exiting_timeout = EXIT_DEADLINE
     settings.watching.server_timeout = 300
     # Without a client-side limit a watch whose connection dies silently (no FIN/RST through a
     # proxy or NAT) would hang forever and the operator would stop seeing changes.
@@ -73,7 +78,8 @@ async def cleanup(memo: Any, logger: logging.Logger | logging.LoggerAdapter[Any]
     runtime: Runtime | None = getattr(memo, "runtime", None)
     if runtime is not None:
         await runtime.notify("dask_cleanup", logger=logger)
-        await runtime.close()
+        # Short: passes are level-triggered, so a cancelled one is finished by the next operator.
+        await runtime.close(timeout=float(config.get("shutdown-grace")))
 
 
 # --- the watch-fed caches ------------------------------------------------------------------------

@@ -33,6 +33,7 @@ class Runtime:
         self.scheduler = scheduler
         self._locks: defaultdict[Key, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._pokes: dict[Key, tuple[asyncio.Task[None], float]] = {}  # key -> (task, when due)
+        self._running: set[asyncio.Task[None]] = set()  # pokes whose pass has started
         self.warned: dict[str, str] = {}  # uid -> warnings last posted
         self.backoff: dict[Key, float] = {}
         self.errors: dict[Key, float] = {}  # last retry delay of passes that failed unexpectedly
@@ -67,7 +68,7 @@ class Runtime:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except asyncio.TimeoutError:
             logger.warning("stopping with %d reconcile pass(es) still running", self._active)
-        tasks = [task for task, _ in self._pokes.values()]
+        tasks = [task for task, _ in self._pokes.values()] + list(self._running)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -147,12 +148,16 @@ class Runtime:
                 await asyncio.sleep(delay)
                 if self._pokes.get(key, (None, 0.0))[0] is me:
                     del self._pokes[key]  # a poke arriving during the pass schedules another
+                if me is not None:
+                    self._running.add(me)  # close() cancels it after the grace period
                 await run()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a poke never crashes anything; the pass logs its own failures
                 logger.info("triggered pass of %s %s/%s did not finish: %s", *key, exc)
             finally:
+                if me is not None:
+                    self._running.discard(me)
                 if self._pokes.get(key, (None, 0.0))[0] is me:
                     del self._pokes[key]
 

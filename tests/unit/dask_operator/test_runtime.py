@@ -2,6 +2,7 @@
 
 import asyncio
 
+from dask_operator.pluginmanager import build_plugin_manager
 from dask_operator.runtime import Runtime
 from fake_api import FakeKube, fake_cache
 
@@ -37,5 +38,35 @@ def test_forget_keeps_a_lock_that_a_running_pass_holds():
             assert rt.lock(*key).locked()  # the same lock: a new pass still waits for the running one
         rt.forget(key)
         assert rt.remembered() == 0
+
+    asyncio.run(scenario())
+
+
+class _Closable:
+    async def close(self) -> None:
+        pass
+
+
+def test_close_cancels_a_running_pass_after_the_grace_period():
+    async def scenario() -> None:
+        rt = make_runtime()
+        rt.pm = build_plugin_manager(load_entry_points=False, disabled=())
+        rt.scheduler = _Closable()  # type: ignore[assignment]
+        started, cancelled = asyncio.Event(), asyncio.Event()
+
+        async def slow_pass() -> None:
+            async with rt.pass_context("DaskWorkerGroup", "g", "ns"):
+                started.set()
+                try:
+                    await asyncio.sleep(3600)  # e.g. waiting between two batches of workers
+                except asyncio.CancelledError:
+                    cancelled.set()
+                    raise
+
+        rt.poke(("DaskWorkerGroup", "ns", "g"), slow_pass, delay=0)
+        await asyncio.wait_for(started.wait(), 5)
+        await asyncio.wait_for(rt.close(timeout=0.05), 5)
+        assert cancelled.is_set()
+        assert rt.closing
 
     asyncio.run(scenario())
