@@ -32,6 +32,8 @@ CORE_RBAC_RULES: list[dict[str, Any]] = [
     },
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
     {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]},
+    # leader election (leader.py): read and watch the Lease, create it once, renew and release it
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "watch", "create", "update"]},
 ]
 
 
@@ -72,6 +74,10 @@ def quiet_chatty_loggers() -> None:
 @click.option("-P", "--peering", "peering_name", type=str, envvar="KOPF_RUN_PEERING", help="kopf peering object name.")
 @click.option("-p", "--priority", type=int, help="kopf peering priority.")
 @click.option("-L", "--liveness", "liveness_endpoint", type=str, help="e.g. http://0.0.0.0:8080/healthz")
+@click.option(
+    "--leader-election/--no-leader-election", default=None,
+    help="Reconcile only while holding a coordination.k8s.io Lease [default: leader-election.enabled, false].",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every handler and API step.")
 @click.option("-d", "--debug", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
@@ -83,6 +89,7 @@ def run(
     peering_name: str | None,
     priority: int | None,
     liveness_endpoint: str | None,
+    leader_election: bool | None,
     verbose: bool,
     debug: bool,
     quiet: bool,
@@ -105,8 +112,9 @@ def run(
         quiet_chatty_loggers()
     for info in pm.info():
         logging.getLogger("dask_operator").info("plugin %s (%s): %s", info.name, info.source, ", ".join(info.hooks) or "kopf handlers only")
-    asyncio.run(
-        kopf.operator(
+
+    async def operator() -> None:
+        await kopf.operator(
             standalone=standalone,
             namespaces=namespaces,
             clusterwide=clusterwide or not namespaces,
@@ -114,7 +122,23 @@ def run(
             priority=priority,
             liveness_endpoint=liveness_endpoint,
         )
-    )
+
+    if leader_election is None:
+        leader_election = bool(config.get("leader-election.enabled"))
+    if not leader_election:
+        asyncio.run(operator())
+        return
+    from . import leader
+
+    try:
+        lease = leader.LeaseSettings.from_config(namespaces)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+    def leadership_changed(is_leader: bool, identity: str) -> None:
+        pm.hook.dask_leadership_changed(leader=is_leader, identity=identity)
+
+    sys.exit(asyncio.run(leader.run_as_leader(lease, operator, leadership_changed, liveness_endpoint)))
 
 
 @main.command()

@@ -60,6 +60,19 @@ DEFAULTS: dict[str, Any] = {
     # Seconds running passes get to finish after SIGTERM before they are cancelled (passes are
     # level-triggered: the next operator finishes the work). The operator exits within 3 s.
     "shutdown-grace": 1.0,
+    "leader-election": {
+        # Run only while holding a coordination.k8s.io Lease; a standby only serves health
+        # and metrics (also `dask-operator run --leader-election`; on in the chart).
+        "enabled": False,
+        # The Lease's name and namespace (null = the operator pod's namespace, else the first
+        # --namespace, else "default").
+        "lease-name": "dask-kubernetes-operator",
+        "lease-namespace": None,
+        # Seconds a Lease lasts without renewal (a standby takes over after this) and seconds
+        # between two renewals (one request each) by the leader.
+        "lease-duration": 30,
+        "renew-period": 10,
+    },
     "health": {
         # The liveness probe fails when an object changed in the API this long ago and the
         # operator's watch still has not delivered the change. 0 turns the check off.

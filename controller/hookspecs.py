@@ -82,6 +82,17 @@ def dask_cleanup(logger: Any) -> None:
 
 
 @hookspec
+def dask_leadership_changed(leader: bool, identity: str) -> None:
+    """The operator became a standby or the leader (with leader election on).
+
+    When: once as a standby, before waiting for the Lease (the metrics endpoint starts here, so
+    a standby serves metrics), and once when it holds the Lease, before ``dask_startup``.
+    Params: ``leader`` (True when it holds the Lease), ``identity`` (its Lease holder identity).
+    Returns: nothing. Notification, synchronous (called before kopf starts).
+    """
+
+
+@hookspec
 def dask_rbac_rules() -> list[dict[str, Any]]:
     """Declare the extra Kubernetes permissions a plugin needs.
 

@@ -22,6 +22,7 @@ family                                                    from
 ``dask_operator_autoscaler_target_workers{...}``           ``dask_autoscaler_decided`` (scheduler's target)
 ``dask_operator_autoscaler_desired_workers{...}``          ``dask_autoscaler_decided``
 ``dask_operator_autoscaler_decisions_total{decision}``     ``dask_autoscaler_decided``
+``dask_operator_leader``                                   ``dask_leadership_changed`` (1 leader, 0 standby)
 ========================================================  =============================================
 """
 
@@ -68,6 +69,7 @@ JOB_SECONDS = Histogram(
 )
 AUTOSCALER_TARGET = Gauge("dask_operator_autoscaler_target_workers", "The scheduler's last adaptive target.", ["namespace", "autoscaler"], registry=REGISTRY)
 AUTOSCALER_DESIRED = Gauge("dask_operator_autoscaler_desired_workers", "Replicas the autoscaler last asked for.", ["namespace", "autoscaler"], registry=REGISTRY)
+LEADER = Gauge("dask_operator_leader", "1 when this operator holds the Lease (or runs without leader election), 0 as a standby.", registry=REGISTRY)
 AUTOSCALER_DECISIONS = Counter("dask_operator_autoscaler_decisions", "Autoscaler polls by decision.", ["decision"], registry=REGISTRY)
 
 _phases: dict[tuple[str, str], str] = {}
@@ -120,8 +122,20 @@ def stop_server() -> None:
 
 
 @hookimpl
+def dask_leadership_changed(leader: bool, identity: str) -> None:
+    LEADER.set(1 if leader else 0)
+    if not leader:
+        _serve()  # a standby serves metrics too
+
+
+@hookimpl
 def dask_startup(settings: Any, logger: Any) -> None:
     _publish_phases()
+    LEADER.set(1)  # dask_startup runs only in the operator that reconciles (leader or alone)
+    _serve()
+
+
+def _serve() -> None:
     try:
         where = start_server()
     except OSError as exc:  # a busy port must not stop the operator from reconciling
