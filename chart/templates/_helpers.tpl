@@ -109,6 +109,10 @@ Kept in one place so the Role and the ClusterRole cannot drift apart.
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
+# leader election: read and watch the Lease, create it once, renew and release it
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, list, watch, create, update]
 {{- end }}
 
 {{/* Cluster-scoped rules, only with rbac.cluster=true. */}}

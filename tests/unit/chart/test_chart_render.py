@@ -93,7 +93,7 @@ def test_templates_use_no_random_time_or_cluster_lookups() -> None:
 def test_default_render_is_cluster_wide_operator(render: Render) -> None:
     manifests = render()
     assert sorted(m["kind"] for m in manifests) == [
-        "ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"
+        "ClusterRole", "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "ServiceAccount"
     ]
     binding = one(manifests, "ClusterRoleBinding")
     sa = one(manifests, "ServiceAccount")
@@ -111,8 +111,11 @@ def test_deployment_runs_the_operator_hardened(render: Render) -> None:
     deployment = one(manifests, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     c = container(manifests)
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}
+    }
+    assert pod["terminationGracePeriodSeconds"] == 10
     assert deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == (
         "dask-kubernetes-operator"
     )
@@ -120,7 +123,8 @@ def test_deployment_runs_the_operator_hardened(render: Render) -> None:
     assert c["image"] == "ghcr.io/dask/dask-kubernetes-operator:set-by-chartpress"
     assert c["imagePullPolicy"] == "IfNotPresent"
     assert c["command"] + c["args"] == [
-        "dask-operator", "run", "--all-namespaces", "--standalone", "--liveness=http://0.0.0.0:8080/healthz"
+        "dask-operator", "run", "--all-namespaces", "--standalone", "--liveness=http://0.0.0.0:8080/healthz",
+        "--leader-election",
     ]
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
     assert {"name": "healthz", "containerPort": 8080, "protocol": "TCP"} in c["ports"]
@@ -138,11 +142,15 @@ def test_deployment_runs_the_operator_hardened(render: Render) -> None:
     assert env(manifests) == {
         "DASK_KUBERNETES__CONTROLLER__METRICS__PORT": "9090",
         "POD_ID": {"fieldRef": {"fieldPath": "metadata.name"}},
+        "POD_NAMESPACE": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+        "DASK_KUBERNETES__CONTROLLER__LEADER_ELECTION__LEASE_NAME": deployment["metadata"]["name"],
+        "DASK_KUBERNETES__CONTROLLER__LEADER_ELECTION__LEASE_DURATION": "30",
+        "DASK_KUBERNETES__CONTROLLER__LEADER_ELECTION__RENEW_PERIOD": "10",
     }
     for absent in ("priorityClassName", "nodeSelector", "tolerations", "affinity", "imagePullSecrets",
                    "initContainers", "securityContext"):
         assert absent not in pod, absent
-    assert "resources" not in c
+    assert c["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
 
 
 # The operator's calls, as tests/e2e/test_chart.py records them from the apiserver audit log.
@@ -163,6 +171,7 @@ NAMESPACED_CALLS = {
     ("", "services"): {"get", "list", "watch", "create", "patch"},
     ("apps", "deployments"): {"get", "list", "watch", "create", "patch"},
     ("", "events"): {"create", "patch"},
+    ("coordination.k8s.io", "leases"): {"get", "list", "watch", "create", "update"},
 }
 CLUSTER_CALLS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
 
@@ -220,7 +229,8 @@ def test_single_namespace_gets_a_role_with_namespaced_rules_only(render: Render)
     assert binding["roleRef"]["kind"] == "Role"
     assert not resources_of(role["rules"]) & CLUSTER_SCOPED
     assert container(manifests)["args"] == [
-        "run", "--namespace=dask-operator", "--standalone", "--liveness=http://0.0.0.0:8080/healthz"
+        "run", "--namespace=dask-operator", "--standalone", "--liveness=http://0.0.0.0:8080/healthz",
+        "--leader-election",
     ]
     # Same namespaced rules as the cluster-wide install: the two cannot drift apart.
     cluster = [r for r in rules(render(), "ClusterRole") if not set(r["resources"]) & CLUSTER_SCOPED]
@@ -242,7 +252,9 @@ def test_every_value_renders(render: Render) -> None:
     values = yaml.safe_load(all_values_text(ns))
     kinds = sorted(m["kind"] for m in manifests)
     assert kinds == ["Deployment", "PodMonitor", "Role", "RoleBinding", "Service",
-                     "ServiceAccount", "ServiceMonitor", "ServiceMonitor"]
+                     "ServiceAccount", "ServiceMonitor", "ServiceMonitor"]  # no PDB: one replica
+    assert one(manifests, "Deployment")["spec"]["replicas"] == 1
+    assert one(manifests, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
     deployment = one(manifests, "Deployment")
     assert deployment["metadata"]["name"] == "dask-operator-all-values"
     pod_meta = deployment["spec"]["template"]["metadata"]
@@ -380,7 +392,7 @@ def test_extra_env_overrides_chart_env_without_duplicates(render: Render) -> Non
 def test_existing_service_account_and_no_rbac(render: Render) -> None:
     manifests = render("--set", "serviceAccount.create=false", "--set", "serviceAccount.name=ops",
                        "--set", "rbac.create=false", "--set", "livenessProbe.enabled=false")
-    assert sorted(m["kind"] for m in manifests) == ["Deployment"]
+    assert sorted(m["kind"] for m in manifests) == ["Deployment", "PodDisruptionBudget"]
     pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "ops"
     assert "livenessProbe" not in pod["containers"][0]
@@ -412,7 +424,7 @@ def test_schema_rejects_typos_and_wrong_types(helm: str, args: tuple[str, ...], 
 )
 def test_standalone_unless_peering_is_asked_for(render: Render, kopf_args: str, args: list[str]) -> None:
     assert container(render("--set", f"kopfArgs={kopf_args}"))["args"] == [
-        *args, "--liveness=http://0.0.0.0:8080/healthz"
+        *args, "--liveness=http://0.0.0.0:8080/healthz", "--leader-election"
     ]
 
 
@@ -433,3 +445,44 @@ def test_kubernetes_older_than_1_30_is_refused(helm: str) -> None:
     proc = helm_template(helm, "--kube-version", "1.29.9", check=False)
     assert proc.returncode != 0 and "kubeVersion" in proc.stderr
     assert helm_template(helm, "--kube-version", "1.30.0").returncode == 0
+
+
+# -- leader election, replicas, disruption budget ----------------------------------------------------
+
+
+def test_default_runs_two_operators_with_a_disruption_budget(render: Render) -> None:
+    manifests = render()
+    deployment = one(manifests, "Deployment")
+    pdb = one(manifests, "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
+    assert pdb["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+
+
+def test_leader_election_timing_values_reach_the_operator(render: Render) -> None:
+    manifests = render("--set", "leaderElection.leaseDurationSeconds=45", "--set", "leaderElection.renewPeriodSeconds=15",
+                       "--set", "replicas=3", "--set", "podDisruptionBudget.maxUnavailable=2")
+    assert env(manifests)["DASK_KUBERNETES__CONTROLLER__LEADER_ELECTION__LEASE_DURATION"] == "45"
+    assert env(manifests)["DASK_KUBERNETES__CONTROLLER__LEADER_ELECTION__RENEW_PERIOD"] == "15"
+    assert one(manifests, "Deployment")["spec"]["replicas"] == 3
+    assert one(manifests, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 2
+
+
+def test_without_leader_election_one_operator_is_replaced_not_rolled(render: Render) -> None:
+    manifests = render("--set", "leaderElection.enabled=false", "--set", "replicas=1")
+    deployment = one(manifests, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert "--leader-election" not in container(manifests)["args"]
+    assert not any(k.startswith("DASK_KUBERNETES__CONTROLLER__LEADER_ELECTION") for k in env(manifests))
+    assert "PodDisruptionBudget" not in [m["kind"] for m in manifests]
+
+
+def test_several_replicas_without_leader_election_fail_loudly(helm: str) -> None:
+    proc = helm_template(helm, "--set", "leaderElection.enabled=false", check=False)
+    assert proc.returncode != 0
+    assert "replicas above 1 needs leaderElection.enabled=true" in proc.stderr
+
+
+def test_one_replica_gets_no_disruption_budget(render: Render) -> None:
+    assert "PodDisruptionBudget" not in [m["kind"] for m in render("--set", "replicas=1")]
