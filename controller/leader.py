@@ -305,7 +305,7 @@ class Elector:
                 delay = 0
             except Exception as exc:  # noqa: BLE001 - retried until the renew deadline
                 logger.warning("leader election: cannot renew Lease %s: %s: %s", self.settings.name, type(exc).__name__, exc)
-                delay = RETRY_AFTER_FAILURE
+                delay = min(RETRY_AFTER_FAILURE, self.settings.renew_period)
             if self.clock() - renewed >= self.settings.renew_deadline:
                 raise LeadershipLost(f"Lease {self.settings.name} not renewed for {self.clock() - renewed:.0f} s")
 
