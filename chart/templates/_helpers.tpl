@@ -112,7 +112,7 @@ Kept in one place so the Role and the ClusterRole cannot drift apart.
 # leader election: read and watch the Lease, create it once, renew and release it
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
-  verbs: [get, list, watch, create, update]
+  verbs: [get, watch, create, update]
 {{- end }}
 
 {{/* Cluster-scoped rules, only with rbac.cluster=true. */}}

@@ -126,9 +126,21 @@ class Release:
             "get", "pods", "-n", self.namespace, "-l", self.selector)["items"]
         return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
+    def leader_name(self) -> str | None:
+        """The pod holding the leader-election Lease (its identity is ``{pod name}_{suffix}``)."""
+        proc = self.k8s.kubectl("get", "leases", "-n", self.namespace, "-o", "json", check=False)
+        holders = [str((lease.get("spec") or {}).get("holderIdentity") or "")
+                   for lease in (json.loads(proc.stdout or "{}").get("items") or [])]
+        names = {p["metadata"]["name"] for p in self.pods()}
+        return next((h.rsplit("_", 1)[0] for h in holders if h.rsplit("_", 1)[0] in names), None)
+
     def pod(self) -> dict[str, Any]:
+        """The operator pod that reconciles: the only one, or the leader of several."""
         pods = self.pods()
-        assert len(pods) == 1, f"expected one operator pod, found {[p['metadata']['name'] for p in pods]}"
+        if len(pods) > 1:
+            leader = self.leader_name()
+            pods = [p for p in pods if p["metadata"]["name"] == leader]
+        assert len(pods) == 1, f"expected one reconciling operator pod, found {[p['metadata']['name'] for p in pods]}"
         return pods[0]
 
     def logs(self, tail: int = 200) -> str:
@@ -141,22 +153,29 @@ class Release:
         return proc.stdout[-4000:] + "\n--- operator logs ---\n" + self.logs()
 
     def wait_ready(self, timeout: float = 180) -> dict[str, Any]:
-        """The operator pod is Running, Ready, and kopf answers /healthz on its pod IP."""
+        """Every operator pod is Running, Ready and answers /healthz on its pod IP (kopf on the
+        leader, the standby server on the others); one of them leads. Returns the leader."""
 
-        def ready() -> dict[str, Any] | None:
-            pods = self.pods()
-            if len(pods) != 1:
-                return None
-            pod = pods[0]
+        def healthy(pod: dict[str, Any]) -> bool:
             status = pod.get("status", {})
             conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
             if status.get("phase") != "Running" or conditions.get("Ready") != "True":
-                return None
+                return False
             try:
                 with urllib.request.urlopen(f"http://{status['podIP']}:8080/healthz", timeout=3) as rsp:
-                    return pod if rsp.status == 200 else None
+                    return bool(rsp.status == 200)
             except OSError:
+                return False
+
+        def ready() -> dict[str, Any] | None:
+            pods = self.pods()
+            wanted = int(self.deployment()["spec"].get("replicas", 1))
+            if len(pods) != wanted or not all(healthy(p) for p in pods):
                 return None
+            if len(pods) == 1:
+                return pods[0]
+            leader = self.leader_name()
+            return next((p for p in pods if p["metadata"]["name"] == leader), None)
 
         pod: dict[str, Any] = wait_for(f"the operator of release {self.name} to be ready", ready, timeout,
                                        diagnose=self.describe)
@@ -168,13 +187,14 @@ class Release:
         if not self.installed:
             yield
             return
-        name = self.deployment()["metadata"]["name"]
+        deployment = self.deployment()
+        name, replicas = deployment["metadata"]["name"], int(deployment["spec"].get("replicas", 1))
         self.k8s.kubectl("scale", "deployment", name, "-n", self.namespace, "--replicas=0")
         wait_for("the operator pod to go away", lambda: not self.pods(), 120, diagnose=self.describe)
         try:
             yield
         finally:
-            self.k8s.kubectl("scale", "deployment", name, "-n", self.namespace, "--replicas=1")
+            self.k8s.kubectl("scale", "deployment", name, "-n", self.namespace, f"--replicas={replicas}")
             self.wait_ready()
 
 

@@ -112,7 +112,8 @@ def test_operator_runs_as_a_pod_under_its_service_account(operator_release: Rele
     container = pod["spec"]["containers"][0]
     kopf_args = os.environ.get("DASK_E2E_KOPF_ARGS", "--all-namespaces").split(",")
     assert container["command"] + container["args"] == [
-        "dask-operator", "run", *kopf_args, "--standalone", "--liveness=http://0.0.0.0:8080/healthz"
+        "dask-operator", "run", *kopf_args, "--standalone", "--liveness=http://0.0.0.0:8080/healthz",
+        "--leader-election",
     ]
     # The operator's own Prometheus endpoint, on the port the chart configures.
     with urllib.request.urlopen(f"http://{pod['status']['podIP']}:9090/metrics", timeout=10) as rsp:

@@ -171,7 +171,7 @@ NAMESPACED_CALLS = {
     ("", "services"): {"get", "list", "watch", "create", "patch"},
     ("apps", "deployments"): {"get", "list", "watch", "create", "patch"},
     ("", "events"): {"create", "patch"},
-    ("coordination.k8s.io", "leases"): {"get", "list", "watch", "create", "update"},
+    ("coordination.k8s.io", "leases"): {"get", "watch", "create", "update"},
 }
 CLUSTER_CALLS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
 
