@@ -94,3 +94,19 @@ def test_busy_port_is_logged_not_fatal(caplog):
     assert "metrics: cannot serve" in caplog.text
     with contextlib.suppress(Exception):
         metrics.stop_server()
+
+
+def test_leadership_gauge_and_a_standby_serves_metrics():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with dask.config.set({"kubernetes.controller.metrics.port": port, "kubernetes.controller.metrics.address": "127.0.0.1"}):
+        try:
+            metrics.dask_leadership_changed(leader=False, identity="op-a_1234")
+            assert sample("dask_operator_leader") == 0
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                assert b"dask_operator_leader 0.0" in r.read()
+            metrics.dask_leadership_changed(leader=True, identity="op-a_1234")
+            assert sample("dask_operator_leader") == 1
+        finally:
+            metrics.stop_server()
