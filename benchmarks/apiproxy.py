@@ -14,7 +14,6 @@ benchmark can start it, read :class:`RequestTally` snapshots and stop it.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import ssl
@@ -30,6 +29,7 @@ from typing import Any
 import aiohttp
 import yaml
 from aiohttp import web
+from background import BackgroundService
 
 # Headers that belong to one connection, not to the request or response they travel with.
 HOP_BY_HOP = frozenset(
@@ -203,15 +203,14 @@ def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
 # --- the proxy ------------------------------------------------------------------------------------
 
 
-class CountingProxy:
+class CountingProxy(BackgroundService):
     """An HTTP proxy on 127.0.0.1 that counts and forwards every request to the apiserver."""
 
     def __init__(self, upstream: Upstream) -> None:
+        super().__init__("counting-proxy")
         self.upstream = upstream
         self.tally = RequestTally()
         self.url = ""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="counting-proxy", daemon=True)
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
 
@@ -258,19 +257,5 @@ class CountingProxy:
 
     # Called from the benchmark's thread.
 
-    def start(self) -> CountingProxy:
-        self._thread.start()
-        self.url = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
-        return self
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-
-    def __enter__(self) -> CountingProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _started(self, result: object) -> None:
+        self.url = str(result)

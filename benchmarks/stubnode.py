@@ -20,7 +20,6 @@ import contextlib
 import datetime
 import logging
 import sys
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "ci"))
 
+from background import BackgroundService  # noqa: E402
 from localcluster.kube import ApiError, Client, informer  # noqa: E402
 
 log = logging.getLogger("benchmarks.stubnode")
@@ -119,14 +119,13 @@ def running_status(pod: Manifest, ip: str, now: str) -> Manifest:
     }
 
 
-class StubNode:
+class StubNode(BackgroundService):
     """The stub node, served from a thread: ``with StubNode(kubeconfig): ...``."""
 
     def __init__(self, kubeconfig: str | Path, name: str = NODE_NAME) -> None:
+        super().__init__("stub-node")
         self.kubeconfig = Path(kubeconfig)
         self.name = name
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="stub-node", daemon=True)
         self._tasks: list[asyncio.Task[None]] = []
         self._client: Client | None = None
         self._ips: dict[str, str] = {}  # pod uid -> address
@@ -210,19 +209,3 @@ class StubNode:
                 await self._client.delete(f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.name}")
             await self._client.close()
 
-    def start(self) -> StubNode:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
-        return self
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-
-    def __enter__(self) -> StubNode:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
