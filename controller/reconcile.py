@@ -84,7 +84,8 @@ async def _ensure_child(rt: Runtime, owner: Manifest, desired: Manifest, *, forc
     applied = rt.applied_spec.setdefault(current["metadata"]["uid"], live_spec_hash(current)) if current else None
     plan = plan_child(desired, current, owner["metadata"]["uid"], applied_hash=applied, force_apply=force_apply)
     if plan.action == WAIT:
-        raise RetryLater(f"waiting for {kind} {meta['name']}: {plan.reason}", delay=2)
+        # Cache reads only: a child being deleted goes soon; one of a deleted namesake, once collected.
+        raise RetryLater(f"waiting for {kind} {meta['name']}: {plan.reason}", delay=2 if current and st.is_terminating(current) else 5)
     if plan.action == KEEP or current is None and plan.action == PATCH_METADATA:
         return current or desired
     if plan.action == PATCH_METADATA:
