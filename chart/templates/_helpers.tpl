@@ -75,20 +75,21 @@ the garbage collector through owner references, so the operator never deletes th
 Kept in one place so the Role and the ClusterRole cannot drift apart.
 */}}
 {{- define "dask-kubernetes-operator.namespacedRules" -}}
+# No get: the operator reads these kinds from watch-fed caches (list + watch).
 - apiGroups: [kubernetes.dask.org]
   resources: [daskclusters]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [list, watch, create, delete]
 # delete: never called, but the operator adopts user-made worker groups (sets their owner
 # reference), which OwnerReferencesPermissionEnforcement allows only to who may delete them.
 - apiGroups: [kubernetes.dask.org]
   resources: [daskworkergroups]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [kubernetes.dask.org]
   resources: [daskjobs]
-  verbs: [get, list, watch, delete]
+  verbs: [list, watch, delete]
 - apiGroups: [kubernetes.dask.org]
   resources: [daskautoscalers]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 - apiGroups: [kubernetes.dask.org]
   resources: [daskclusters/status, daskworkergroups/status, daskjobs/status, daskautoscalers/status]
   verbs: [patch]
@@ -99,13 +100,13 @@ Kept in one place so the Role and the ClusterRole cannot drift apart.
   verbs: [update]
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [services]
-  verbs: [get, list, watch, create, patch]
+  verbs: [list, watch, create, patch]
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, patch]
+  verbs: [list, watch, create, patch]
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]

@@ -70,7 +70,7 @@ def dask_job_build_runner_pod(job: dict[str, Any], scheduler_address: str) -> di
 @hookimpl
 def dask_rbac_rules() -> list[dict[str, Any]]:
     return [
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch", "create", "delete"]},
         {"apiGroups": [api.GROUP], "resources": [api.CLUSTER_PLURAL], "verbs": ["create", "delete"]},
         {"apiGroups": [api.GROUP], "resources": ["daskjobs"], "verbs": ["delete"]},
     ]

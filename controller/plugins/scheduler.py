@@ -88,7 +88,7 @@ def dask_scheduler_build_service(cluster: dict[str, Any]) -> dict[str, Any]:
 @hookimpl
 def dask_rbac_rules() -> list[dict[str, Any]]:
     return [
-        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "create", "patch"]},
-        {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch", "create", "patch"]},
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "patch"]},
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list", "watch", "create", "patch"]},
+        {"apiGroups": [""], "resources": ["services"], "verbs": ["list", "watch", "create", "patch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch", "patch"]},
     ]

@@ -82,6 +82,6 @@ def dask_workers_to_retire(
 @hookimpl
 def dask_rbac_rules() -> list[dict[str, Any]]:
     return [
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
-        {"apiGroups": [api.GROUP], "resources": [api.WORKER_GROUP_PLURAL], "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch", "create", "patch", "delete"]},
+        {"apiGroups": [api.GROUP], "resources": [api.WORKER_GROUP_PLURAL], "verbs": ["list", "watch", "create", "patch", "delete"]},
     ]

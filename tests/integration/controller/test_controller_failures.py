@@ -83,7 +83,7 @@ def test_a_stuck_scheduler_is_reported_on_the_cluster(operator, kube, wait, exam
 def test_replicas_above_the_cap_are_not_created_and_are_reported(operator, kube, wait, examples):
     operator.stop()
     operator.start(DASK_KUBERNETES__CONTROLLER__WORKERS__MAX_PER_GROUP="3")
-    apply(kube, named(examples, "huge", replicas=100000))
+    apply(kube, named(examples, "huge", replicas=50))  # the CRD caps replicas at 10000
     wait(lambda: (c := kube.condition("daskworkergroup", "huge-default", "Ready")) and c["reason"] == "WorkersCapped",
          message="WorkersCapped on the group")
     wait(lambda: (c := kube.condition("daskcluster", "huge", "WorkersReady")) and c["reason"] == "WorkersCapped",

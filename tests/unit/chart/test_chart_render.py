@@ -155,10 +155,10 @@ def test_deployment_runs_the_operator_hardened(render: Render) -> None:
 
 # The operator's calls, as tests/e2e/test_chart.py records them from the apiserver audit log.
 NAMESPACED_CALLS = {
-    ("kubernetes.dask.org", "daskclusters"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("kubernetes.dask.org", "daskworkergroups"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("kubernetes.dask.org", "daskjobs"): {"get", "list", "watch", "delete"},
-    ("kubernetes.dask.org", "daskautoscalers"): {"get", "list", "watch"},
+    ("kubernetes.dask.org", "daskclusters"): {"list", "watch", "create", "delete"},
+    ("kubernetes.dask.org", "daskworkergroups"): {"list", "watch", "create", "patch", "delete"},
+    ("kubernetes.dask.org", "daskjobs"): {"list", "watch", "delete"},
+    ("kubernetes.dask.org", "daskautoscalers"): {"list", "watch"},
     **{
         ("kubernetes.dask.org", f"{kind}/status"): {"patch"}
         for kind in ("daskclusters", "daskworkergroups", "daskjobs", "daskautoscalers")
@@ -167,9 +167,9 @@ NAMESPACED_CALLS = {
         ("kubernetes.dask.org", f"{kind}/finalizers"): {"update"}
         for kind in ("daskclusters", "daskworkergroups", "daskjobs")
     },
-    ("", "pods"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("", "services"): {"get", "list", "watch", "create", "patch"},
-    ("apps", "deployments"): {"get", "list", "watch", "create", "patch"},
+    ("", "pods"): {"list", "watch", "create", "patch", "delete"},
+    ("", "services"): {"list", "watch", "create", "patch"},
+    ("apps", "deployments"): {"list", "watch", "create", "patch"},
     ("", "events"): {"create", "patch"},
     ("coordination.k8s.io", "leases"): {"get", "watch", "create", "update"},
 }
