@@ -161,7 +161,8 @@ def test_single_namespace_install_manages_its_namespace_only(
         assert len(k8s.kubectl_json("get", "roles,rolebindings", "-n", namespace, "-l", labels)["items"]) == 2
         sa = service_account_user(release)
         assert can_i(k8s, sa, "create", "pods", "-n", namespace)
-        assert can_i(k8s, sa, "patch", "daskclusters.kubernetes.dask.org/status", "-n", namespace)
+        # (`daskclusters.../status` would name an object "status"; the subresource is a flag)
+        assert can_i(k8s, sa, "patch", "daskclusters.kubernetes.dask.org", "--subresource=status", "-n", namespace)
         for cluster_scoped in (("list", "namespaces"), ("list", "customresourcedefinitions"), ("get", "nodes")):
             assert not can_i(k8s, sa, *cluster_scoped), cluster_scoped
         assert not can_i(k8s, sa, "create", "pods", "-n", "default")
