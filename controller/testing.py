@@ -30,7 +30,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -370,7 +370,7 @@ class OperatorProcess:
 
 
 def run_operator(
-    namespace: str,
+    namespace: str | Sequence[str],
     *,
     plugins: Mapping[str, str] | None = None,
     only: bool = False,
@@ -382,7 +382,8 @@ def run_operator(
     reconcile_interval: float | None = None,
     wait: bool = True,
 ) -> OperatorProcess:
-    """Start ``dask-operator run --standalone --namespace namespace`` against ``$KUBECONFIG``.
+    """Start ``dask-operator run --standalone --namespace namespace`` against ``$KUBECONFIG``
+    (``namespace`` may be a list: one ``--namespace`` each).
 
     ``plugins``: ``{entry point name: module}`` loaded through the ``dask_operator_plugin``
     group even when not installed (add their source directory with ``python_path``).
@@ -414,10 +415,12 @@ def run_operator(
         child_env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in [child_env.get("PYTHONPATH")] if p])
     if blocked:
         child_env[DISABLE_ENV] = ",".join(sorted(blocked | set(filter(None, child_env.get(DISABLE_ENV, "").split(",")))))
+    served = [namespace] if isinstance(namespace, str) else list(namespace)
     port = _free_port()
-    log_path = log_root / f"operator-{namespace}-{port}.log"
+    log_path = log_root / f"operator-{served[0]}-{port}.log"
     args = [
-        sys.executable, "-m", "dask_operator.cli", "run", "--standalone", "--namespace", namespace,
+        sys.executable, "-m", "dask_operator.cli", "run", "--standalone",
+        *(arg for name in served for arg in ("--namespace", name)),
         f"--liveness=http://127.0.0.1:{port}/healthz",
     ]
     process = OperatorProcess(args, child_env, log_path, port).start()

@@ -1,8 +1,11 @@
 """An operator serving named namespaces works with a namespaced identity: a ServiceAccount bound
-to a Role in its namespace only. It makes no cluster-scoped request, so nothing is forbidden."""
+to a Role in each namespace it serves only. It makes no cluster-scoped request, so nothing is
+forbidden: neither its log nor the API server's request counters show a 403."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +33,19 @@ subjects:
 """
 
 
-def namespaced_kubeconfig(kube: Any, namespace: str, admin_kubeconfig: str, path: Path) -> Path:
+def forbidden_requests(k8s: Any) -> int:
+    """How many requests the API server has answered with 403 since it started (all clients)."""
+    metrics = k8s.kubectl("get", "--raw", "/metrics").stdout
+    return sum(int(float(m.group(1))) for m in re.finditer(r'^apiserver_request_total\{[^}]*code="403"[^}]*\} (\S+)$', metrics, re.M))
+
+
+def namespaced_kubeconfig(kube: Any, namespace: str, admin_kubeconfig: str, path: Path, also: tuple[str, ...] = ()) -> Path:
+    """A kubeconfig for a ServiceAccount of ``namespace`` bound to a Role there and in ``also``."""
     kube.kubectl("create", "serviceaccount", "dask-operator")
-    kube.kubectl("apply", "-f", "-", input=ROLE)
+    for served in (namespace, *also):
+        binding = ROLE.replace("- {kind: ServiceAccount, name: dask-operator}",
+                               f"- {{kind: ServiceAccount, name: dask-operator, namespace: {namespace}}}")
+        kube.k8s.kubectl("apply", "-n", served, "-f", "-", input=binding)
     token = kube.kubectl("create", "token", "dask-operator", "--duration=1h").stdout.strip()
     admin = yaml.safe_load(Path(admin_kubeconfig).read_text())
     context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
@@ -53,6 +66,7 @@ def test_a_namespaced_identity_is_enough_and_nothing_is_forbidden(k8s, crds, nam
     kubeconfig = namespaced_kubeconfig(kube, namespace, k8s.kubeconfig, tmp_path / "sa.kubeconfig")
     forbidden = kube.kubectl("--kubeconfig", str(kubeconfig), "get", "namespaces", check=False)
     assert forbidden.returncode != 0 and "forbidden" in forbidden.stderr, "the identity really is namespaced"
+    before = forbidden_requests(k8s)
     with run_operator(namespace, kubeconfig=str(kubeconfig), log_dir=tmp_path / "logs") as operator:
         kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(examples("cluster.yaml")))
         kube.wait_ready("simple")
@@ -62,3 +76,34 @@ def test_a_namespaced_identity_is_enough_and_nothing_is_forbidden(k8s, crds, nam
         wait(lambda: not kube.items("pods"), timeout=120, message="every pod gone")
         log = operator.log()
     assert "Forbidden" not in log and "403" not in log and "Not enough permissions" not in log, log[-3000:]
+    assert forbidden_requests(k8s) == before, "the API server answered a request with 403"
+
+
+def test_two_named_namespaces_make_no_forbidden_request(k8s, crds, namespace, kube, wait, examples, tmp_path):
+    other = f"{namespace[:50]}-b{uuid.uuid4().hex[:4]}"
+    k8s.kubectl("create", "namespace", other)
+    try:
+        kubeconfig = namespaced_kubeconfig(kube, namespace, k8s.kubeconfig, tmp_path / "sa.kubeconfig", also=(other,))
+        wait(lambda: k8s.kubectl("get", "serviceaccount", "default", "-n", other, check=False).returncode == 0,
+             message="the second namespace's default ServiceAccount")
+        before = forbidden_requests(k8s)
+        with run_operator([namespace, other], kubeconfig=str(kubeconfig), log_dir=tmp_path / "logs") as operator:
+            for served in (namespace, other):
+                k8s.kubectl("apply", "-n", served, "-f", "-", input=yaml.safe_dump(examples("cluster.yaml")))
+            for served in (namespace, other):
+                wait(lambda served=served: (k8s.kubectl_json("get", "daskcluster", "simple", "-n", served)
+                                            .get("status", {}).get("phase") == "Running"),
+                     timeout=180, message=f"simple Running in {served}")
+            k8s.kubectl("scale", "daskcluster", "simple", "-n", other, "--replicas=2")
+            wait(lambda: k8s.kubectl_json("get", "daskcluster", "simple", "-n", other)["status"]["workers"] == {"desired": 2, "ready": 2},
+                 message="2 workers in the second namespace")
+            for served in (namespace, other):
+                k8s.kubectl("delete", "daskcluster", "simple", "-n", served)
+            wait(lambda: not k8s.kubectl_json("get", "pods", "-n", other)["items"] and not kube.items("pods"),
+                 timeout=120, message="every pod gone in both namespaces")
+            log = operator.log()
+        after = forbidden_requests(k8s)
+    finally:
+        k8s.kubectl("delete", "namespace", other, "--wait=false", check=False)
+    assert "Forbidden" not in log and "403" not in log and "Not enough permissions" not in log, log[-3000:]
+    assert after == before, f"the API server answered {after - before} request(s) with 403"
