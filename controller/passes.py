@@ -11,17 +11,21 @@ operator depends on.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Awaitable, Callable
 
 from . import config, names, reconcile, reconcile_job
+from . import status as st
 from .errors import BuildError, Rejected, RetryLater, ShuttingDown
 from .runtime import Runtime
+from .status_io import write_status
 
 logger = logging.getLogger("dask_operator")
 
 Pass = Callable[[Runtime, str, str], Awaitable[float | None]]
 
+FAILED = "ReconcileFailed"  # condition: True while passes of the object fail unexpectedly
 DEBOUNCE = 0.2  # seconds: events of one object within this window share a pass
 BUILD_ERROR_RETRY = 60.0  # a plugin failing to build a manifest rarely fixes itself quickly
 FIRST_ERROR_RETRY = 5.0
@@ -58,6 +62,7 @@ async def run(rt: Runtime, kind: str, namespace: str, name: str) -> None:
     try:
         later = await PASSES[kind](rt, namespace, name)
         rt.errors.pop(key, None)
+        await _clear_failure(rt, kind, namespace, name)
     except ShuttingDown:
         return
     except RetryLater as exc:
@@ -73,11 +78,31 @@ async def run(rt: Runtime, kind: str, namespace: str, name: str) -> None:
         later = min(MAX_ERROR_RETRY, rt.errors.get(key, FIRST_ERROR_RETRY / 2) * 2)
         rt.errors[key] = later
         logger.exception("%s %s/%s: pass failed; retrying in %.0f s", kind, namespace, name, later)
-        body = rt.cache.get(names.API_VERSION, kind, namespace, name)
-        if body is not None:
-            await rt.kube.event(body, "Warning", "ReconcileFailed", f"{type(exc).__name__}: {exc}"[:1000])
+        await _report_failure(rt, kind, namespace, name, f"{type(exc).__name__}: {exc}"[:1000], later)
     if later is not None:
         request(rt, kind, namespace, name, delay=max(DEBOUNCE, later))
+
+
+async def _report_failure(rt: Runtime, kind: str, namespace: str, name: str, message: str, later: float) -> None:
+    """A condition and a Warning Event on the object; never raises (the retry is what matters)."""
+    body = rt.cache.get(names.API_VERSION, kind, namespace, name)
+    if body is None:
+        return
+    await rt.kube.event(body, "Warning", FAILED, message)
+    failed = st.condition(FAILED, True, FAILED, f"{message} (retrying in {later:.0f} s)")
+    try:
+        await write_status(rt, copy.deepcopy(body), {"conditions": [failed]})
+    except Exception:  # noqa: BLE001 - the API server may be what fails; the Event and log remain
+        logger.warning("%s %s/%s: could not write the %s condition", kind, namespace, name, FAILED)
+
+
+async def _clear_failure(rt: Runtime, kind: str, namespace: str, name: str) -> None:
+    """After a failure, the first pass that succeeds turns the condition off (read from the cache)."""
+    body = rt.cache.get(names.API_VERSION, kind, namespace, name)
+    conditions = (body or {}).get("status", {}).get("conditions") or []
+    if body is None or not any(c.get("type") == FAILED and c.get("status") == "True" for c in conditions):
+        return
+    await write_status(rt, copy.deepcopy(body), {"conditions": [st.condition(FAILED, False, "PassSucceeded", "")]})
 
 
 def resync(rt: Runtime) -> int:

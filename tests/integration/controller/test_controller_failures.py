@@ -126,3 +126,40 @@ def test_crash_looping_workers_are_replaced_under_a_fresh_name(operator, kube, w
          message="the crash-looping worker replaced")
     wait(lambda: first not in {p["metadata"]["name"] for p in kube.pods(WORKERS, include_terminating=True)},
          message="the old pod gone")
+
+
+FAILING_CONTEXT = '''
+"""Makes every pass fail unexpectedly while the file named by $FAIL_PASSES_FILE exists."""
+
+import contextlib
+import os
+
+from dask_operator import hookimpl
+
+
+@hookimpl
+def dask_reconcile_context(kind, name, namespace):
+    if os.path.exists(os.environ["FAIL_PASSES_FILE"]):
+        raise RuntimeError("the disk is on fire")
+    return contextlib.nullcontext()
+'''
+
+
+def test_an_unexpected_failure_is_a_condition_until_a_pass_succeeds(operator, kube, wait, examples, tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "dask_operator_failing_context.py").write_text(FAILING_CONTEXT)
+    fail = tmp_path / "fail"
+    fail.touch()
+    operator.stop()
+    operator.start(plugins={"failing": "dask_operator_failing_context"}, python_path=[source], FAIL_PASSES_FILE=str(fail))
+    apply(kube, named(examples, "onfire", replicas=1))
+    cond = wait(lambda: (c := kube.condition("daskcluster", "onfire", "ReconcileFailed")) and c["status"] == "True" and c,
+                message="ReconcileFailed=True")
+    assert "the disk is on fire" in cond["message"] and "retrying in" in cond["message"]
+    assert warning(kube, "ReconcileFailed", "onfire")
+    fail.unlink()
+    wait(lambda: (c := kube.condition("daskcluster", "onfire", "ReconcileFailed")) and c["status"] == "False",
+         timeout=60, message="ReconcileFailed=False once a pass succeeds")
+    kube.wait_ready("onfire")
+    assert operator.stop() == 0
