@@ -438,6 +438,8 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
     infos = [WorkerPod.from_pod(p, desired_hash, names.ANNOTATION_SPEC_HASH) for p in active]
     replicas = st.replicas_of(group)
     allowed, problem = _cap(rt, group, replicas, len(active))
+    # A worker that cannot start (no node fits it, image not pulled, crash loop) says why.
+    problem = problem or next(filter(None, (st.pod_trouble(p) for p in active if not st.is_terminating(p))), None)
     plan = plan_workers(infos, finished, allowed, int(config.get("rolling-update.max-surge")))
     if problem and (_condition(group, "Ready") or {}).get("reason") != problem[0]:
         await rt.kube.event(group, "Warning", problem[0], problem[1])
@@ -480,6 +482,9 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
     except Rejected as exc:
         created, rejected = [], str(exc)
         problem = ("WorkerPodRejected", rejected)
+    except RetryLater as exc:  # e.g. forbidden by admission (a missing ServiceAccount, a quota)
+        created, retry = [], str(exc)
+        problem = ("CreateWorkersFailed", retry)
 
     retired: list[str] = []
     blocked: str | None = None

@@ -204,6 +204,8 @@ async def _reconcile_job(rt: Runtime, job: Manifest) -> float | None:
         if cluster_status.get("phase") != st.PHASE_RUNNING:
             return remaining  # the cluster's status change pokes this job again
         await _create_runner(rt, job, cluster)
+        if job["status"]["jobStatus"] in FINISHED:  # the API server rejected the runner
+            return await _clean_up_finished(rt, job)
         return remaining
     await _follow_runner(rt, job, runner)
     if job["status"]["jobStatus"] in FINISHED:
@@ -222,7 +224,15 @@ async def _create_runner(rt: Runtime, job: Manifest, cluster_body: Manifest) -> 
         pod, pm=rt.pm, cluster=cluster, component=COMPONENT_RUNNER,
         inherited=labels.merge_metadata(job["metadata"]), owner=job,
     )
-    await rt.kube.create(pod)
+    try:
+        await rt.kube.create(pod)
+    except ApiException as exc:
+        if exc.status not in (400, 422):
+            raise
+        message = f"the API server rejected the runner pod {pod['metadata']['name']}: {_api_message(exc)}"
+        await rt.kube.event(job, "Warning", "RunnerRejected", message)
+        await _finish(rt, job, FAILED, "RunnerRejected", message)
+        return
     status = job.get("status") or {}
     attempts = int(status.get("failures") or 0) + 1
     await write_status(rt, job, {"attempts": attempts})
@@ -266,11 +276,26 @@ async def _follow_runner(rt: Runtime, job: Manifest, runner: Manifest) -> None:
         await _finish(rt, job, FAILED, "BackoffLimitExceeded", f"the runner failed {failures} time(s); backoffLimit is {limit}")
         return
     fields: dict[str, Any] = {"attempts": failures + 1}
+    await _report_runner_trouble(rt, job, runner)
     if phase == "Running" and status.get("jobStatus") != RUNNING:
         await _set_job_status(rt, job, RUNNING, {**fields, "reason": "RunnerRunning", "message": f"runner pod {pod_name} is running"},
                               f"Runner pod {pod_name} is running")
     else:
         await write_status(rt, job, fields)
+
+
+async def _report_runner_trouble(rt: Runtime, job: Manifest, runner: Manifest) -> None:
+    """``RunnerReady``: False with the reason while the runner cannot start (no node fits it, its
+    image cannot be pulled, ...), with a Warning Event when that reason first appears."""
+    trouble = st.pod_trouble(runner)
+    before = next((c for c in (job.get("status") or {}).get("conditions") or [] if c.get("type") == "RunnerReady"), None)
+    generation = int(job["metadata"].get("generation") or 0)
+    if trouble is not None:
+        if before is None or before.get("reason") != trouble[0]:
+            await rt.kube.event(job, "Warning", trouble[0], trouble[1])
+        await write_status(rt, job, {"conditions": [st.condition("RunnerReady", False, trouble[0], trouble[1], generation)]})
+    elif before is not None and st.pod_phase(runner) == "Running":
+        await write_status(rt, job, {"conditions": [st.condition("RunnerReady", True, "RunnerRunning", "", generation)]})
 
 
 def _runner_started(pod: Manifest) -> bool:

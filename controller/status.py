@@ -112,7 +112,10 @@ STUCK_WAITING = frozenset({
     "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
 })
 # Ready=False reasons of a worker group that say why, rather than "not there yet".
-WORKER_GROUP_PROBLEMS = frozenset({"WorkerPodRejected", "WorkersCapped", "WorkersFailing", "WorkerGroupConflict"})
+WORKER_GROUP_PROBLEMS = frozenset({
+    "WorkerPodRejected", "WorkersCapped", "WorkersFailing", "WorkerGroupConflict", "CreateWorkersFailed", "Unschedulable",
+    *STUCK_WAITING,
+})
 
 Trouble = tuple[str, str]  # (reason, message)
 
