@@ -400,6 +400,12 @@ REJECTED = {
         "a job runner pod must be able to finish: set restartPolicy to OnFailure or Never",
     ),
     "zero deadline": (job(activeDeadlineSeconds=0), "activeDeadlineSeconds must be 1 or more seconds"),
+    "worker containers with one name": (
+        cluster(worker={"spec": {"containers": [POD["containers"][0], POD["containers"][0]]}}),
+        "spec.worker.spec.containers[1]: Duplicate value",
+    ),
+    "replicas not a number": (cluster(worker={"replicas": "two", "spec": POD}), "spec.worker.replicas: Invalid value"),
+    "worker group name in capitals": (group("Bad"), "a lowercase RFC 1123"),
 }  # fmt: skip
 
 
