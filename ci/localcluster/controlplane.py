@@ -194,18 +194,21 @@ def _repair(cfg: ClusterConfig) -> bool:
     starting over with an empty etcd."""
     run = cfg.state_path / "run"
     if procs.read_pid(run, "etcd") is None:
-        return False
+        if not (cfg.state_path / "etcd" / "member").is_dir():
+            return False
+        log("restarting etcd (with its data)")  # stopped on purpose, e.g. to test an outage
+        _start_etcd(cfg, keep_data=True)
     if procs.read_pid(run, "kube-apiserver") is None:
         log("restarting kube-apiserver")
         _start_apiserver(cfg)
-    try:
-        if api_get(cfg, "/readyz")[0] != 200:
-            return False
-    except (OSError, ssl.SSLError):
+    try:  # an apiserver that outlived etcd needs a moment to reconnect
+        _wait("kube-apiserver ready", lambda: api_get(cfg, "/readyz")[0] == 200, 30, "kube-apiserver", cfg)
+    except ClusterError:
         return False
     dead = [c for c in COMPONENTS[2:] if procs.read_pid(run, c) is None]
-    log(f"restarting {', '.join(dead)}")
-    _start_workers(cfg, dead)
+    if dead:
+        log(f"restarting {', '.join(dead)}")
+        _start_workers(cfg, dead)
     return True
 
 
@@ -216,15 +219,23 @@ def _start(cfg: ClusterConfig) -> None:
         raise ClusterError(f"ports already in use on 127.0.0.1: {', '.join(busy)} "
                            "(another cluster running? try `ci/cluster down`)")
     state = cfg.state_path
-    run, logs = state / "run", cfg.logs
+    logs = cfg.logs
     shutil.rmtree(logs, ignore_errors=True)
     cfg.save()
     pki.generate(cfg)
     network.ensure_bridge()
     _prepare_sa_mountpoint(state)
 
-    etcd_dir = state / "etcd"
-    shutil.rmtree(etcd_dir, ignore_errors=True)
+    _start_etcd(cfg, keep_data=False)
+    _start_apiserver(cfg)
+    _start_workers(cfg, ["kube-controller-manager", "kube-scheduler", "agent"])
+
+
+def _start_etcd(cfg: ClusterConfig, *, keep_data: bool) -> None:
+    ports, run, logs = cfg.ports, cfg.state_path / "run", cfg.logs
+    etcd_dir = cfg.state_path / "etcd"
+    if not keep_data:
+        shutil.rmtree(etcd_dir, ignore_errors=True)
     procs.spawn("etcd", [
         cfg.binary("etcd"), "--name=local", f"--data-dir={etcd_dir}",
         f"--listen-client-urls=http://127.0.0.1:{ports.etcd_client}",
@@ -242,9 +253,6 @@ def _start(cfg: ClusterConfig) -> None:
 
     _wait("etcd health", etcd_ok, 30, "etcd", cfg)
     log("etcd ready")
-
-    _start_apiserver(cfg)
-    _start_workers(cfg, ["kube-controller-manager", "kube-scheduler", "agent"])
 
 
 def _start_apiserver(cfg: ClusterConfig) -> None:

@@ -109,3 +109,22 @@ def test_pods_are_ready_again_soon_after_a_long_apiserver_outage(tmp_path):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(agent, signal.SIGCONT)
         side.down()
+
+
+def test_etcd_stopped_and_started_again_keeps_the_cluster(tmp_path):
+    """`stop etcd` then `up` is an etcd restart (an outage to test against), not a new cluster."""
+    side = SideCluster(tmp_path / "state")
+    try:
+        side.cluster("up")
+        side.kubectl("create", "configmap", "survivor", "-n", "default", "--from-literal=k=v")
+        side.kubectl("apply", "-f", "-", input=json.dumps(_pod("sleeper", "sleep 3600")))
+        wait_for(lambda: _ready(side, "sleeper"), "the pod to be Ready")
+        uid = _pod_obj(side, "sleeper")["metadata"]["uid"]
+
+        side.cluster("stop", "etcd")
+        side.cluster("up")
+        assert side.kubectl("get", "configmap", "survivor", "-n", "default", "-o", "jsonpath={.data.k}").stdout == "v"
+        wait_for(lambda: _ready(side, "sleeper"), "the pod to be Ready after the restart")
+        assert _pod_obj(side, "sleeper")["metadata"]["uid"] == uid, "the same pod, not a new cluster's"
+    finally:
+        side.down()
