@@ -4,7 +4,8 @@ DaskCluster: ``phase`` (Created -> Pending -> Running; Error for an invalid spec
 ``SchedulerReady``, ``WorkersReady``, ``Ready``; ``workers.desired/ready``; ``replicas`` and
 ``selector`` for the scale subresource; ``observedGeneration``. DaskWorkerGroup: ``replicas``,
 ``readyReplicas``, ``selector``, ``workers``, conditions ``ClusterFound``, ``Ready``,
-``ScaleDownBlocked``.
+``ScaleDownBlocked``. Every kind's ``Reconciling`` and ``Stalled`` conditions (and the
+DaskJob's and DaskAutoscaler's ``Ready``) are derived from these in status_health.
 """
 
 from __future__ import annotations
@@ -222,14 +223,16 @@ def cluster_status(
     }
 
 
-def invalid_cluster_status(generation: int, errors: list[str]) -> dict[str, Any]:
+def invalid_cluster_status(generation: int, errors: list[str], reason: str = "InvalidSpec") -> dict[str, Any]:
+    """Phase Error: the spec is invalid (``InvalidSpec``) or the API server rejects a child built
+    from it (``ChildRejected``); either way only a change of the spec helps (Stalled)."""
     message = "; ".join(errors)
     return {
         "phase": PHASE_ERROR,
         "observedGeneration": generation,
         "conditions": [
-            condition("Ready", False, "InvalidSpec", message, generation),
-            condition("SchedulerReady", False, "InvalidSpec", message, generation),
+            condition("Ready", False, reason, message, generation),
+            condition("SchedulerReady", False, reason, message, generation),
         ],
     }
 
