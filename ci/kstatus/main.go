@@ -18,11 +18,12 @@ func main() {
 	if err != nil {
 		fail("reading stdin: %v", err)
 	}
-	var obj map[string]interface{}
-	if err := json.Unmarshal(data, &obj); err != nil {
-		fail("stdin is not a JSON object: %v", err)
+	// The apimachinery decoder keeps whole numbers int64, as kstatus expects of generations.
+	obj := &unstructured.Unstructured{}
+	if err := obj.UnmarshalJSON(data); err != nil {
+		fail("stdin is not a Kubernetes object: %v", err)
 	}
-	result, err := status.Compute(&unstructured.Unstructured{Object: obj})
+	result, err := status.Compute(obj)
 	if err != nil {
 		fail("kstatus: %v", err)
 	}
