@@ -130,7 +130,7 @@ async def _set_phase(rt: Runtime, body: Manifest, cluster: Manifest, old: str | 
 
 
 async def _report_rejected(rt: Runtime, body: Manifest, cluster: Manifest, old_phase: str | None, generation: int, message: str) -> None:
-    await _write_status(rt, body, st.invalid_cluster_status(generation, [message], reason="ChildRejected"))
+    await _write_status(rt, body, st.invalid_cluster_status(generation, [message]))
     await rt.kube.event(body, "Warning", "ChildRejected", message)
     await _set_phase(rt, body, cluster, old_phase, st.PHASE_ERROR, message)
 

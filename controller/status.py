@@ -223,16 +223,16 @@ def cluster_status(
     }
 
 
-def invalid_cluster_status(generation: int, errors: list[str], reason: str = "InvalidSpec") -> dict[str, Any]:
-    """Phase Error: the spec is invalid (``InvalidSpec``) or the API server rejects a child built
-    from it (``ChildRejected``); either way only a change of the spec helps (Stalled)."""
+def invalid_cluster_status(generation: int, errors: list[str]) -> dict[str, Any]:
+    """Phase Error: the spec is invalid, or the API server rejects a child built from it (the
+    Event says ``ChildRejected``); either way only a change of the spec helps (Stalled)."""
     message = "; ".join(errors)
     return {
         "phase": PHASE_ERROR,
         "observedGeneration": generation,
         "conditions": [
-            condition("Ready", False, reason, message, generation),
-            condition("SchedulerReady", False, reason, message, generation),
+            condition("Ready", False, "InvalidSpec", message, generation),
+            condition("SchedulerReady", False, "InvalidSpec", message, generation),
         ],
     }
 

@@ -7,7 +7,7 @@ writes it (``status_io.write_status``), so the contract is derived in one place:
 * ``Ready``: the kind's own readiness (DaskCluster, DaskWorkerGroup: computed by their passes;
   DaskJob: running or finished successfully, or suspended; DaskAutoscaler: ``AbleToScale``);
 * ``Stalled=True`` (reason, message) when the object cannot reach its spec without a change from
-  the user: an invalid spec, a child the API server rejects, a worker cap, a name conflict, a
+  the user: an invalid spec or a child the API server rejects, a worker cap, a name conflict, a
   failed job, a missing DaskCluster (or worker group) after :data:`missing-cluster grace
   <MISSING_REASONS>`;
 * ``Reconciling=True`` while it works towards its spec (not Ready and not Stalled).
@@ -26,8 +26,7 @@ from .status import condition
 
 # Ready=False reasons that do not get better without a change from the user.
 STALLED_REASONS = frozenset({
-    "InvalidSpec",            # the spec fails validation
-    "ChildRejected",          # the API server rejects a child built from the spec
+    "InvalidSpec",            # the spec fails validation, or the API server rejects a child built from it
     "WorkerPodRejected",      # ... a worker pod
     "WorkersCapped",          # more workers than workers.max-per-group / max-per-cluster allow
     "WorkerGroupConflict",    # a worker group name taken by another cluster

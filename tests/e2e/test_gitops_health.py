@@ -109,7 +109,7 @@ def test_cluster_the_api_server_rejects_is_failed_until_fixed(k8s: Any, namespac
     apply(k8s, namespace, bad)
     failed = wait_verdict(k8s, judge, namespace, "DaskCluster", "rejected", ("Failed", "Degraded"), timeout=120)
     stalled = condition(failed, "Stalled")
-    assert stalled["status"] == "True" and stalled["reason"] == "ChildRejected" and "Bogus" in stalled["message"]
+    assert stalled["status"] == "True" and stalled["reason"] == "InvalidSpec" and "Bogus" in stalled["message"]
     assert failed["status"]["phase"] == "Error"
     flux_message, argo_message = judge.messages(failed)
     assert "Bogus" in flux_message and "Bogus" in argo_message

@@ -63,11 +63,14 @@ def test_status_written_before_the_first_full_pass_is_reconciling():
     assert summary(found)[:3] == ("False", "True", "False")
 
 
-@pytest.mark.parametrize("reason", ["InvalidSpec", "ChildRejected"])
-def test_invalid_or_rejected_cluster_is_stalled_with_reason_and_message(reason):
-    found = health("DaskCluster", st.invalid_cluster_status(3, ["spec.worker.spec: containers is required"], reason=reason))
-    assert summary(found) == ("False", "False", "True", reason)
-    assert "containers is required" in found["Stalled"]["message"]
+@pytest.mark.parametrize("error", [
+    "cluster name 'x' is 60 characters; at most 53 fit",
+    'the API server rejected Service c-scheduler: Service "c-scheduler" is invalid: spec.type: Unsupported value: "Bogus"',
+])
+def test_invalid_or_rejected_cluster_is_stalled_with_reason_and_message(error):
+    found = health("DaskCluster", st.invalid_cluster_status(3, [error]))
+    assert summary(found) == ("False", "False", "True", "InvalidSpec")
+    assert found["Stalled"]["message"] == error
 
 
 def test_cluster_with_a_rejected_worker_pod_is_stalled():
