@@ -8,8 +8,10 @@ command -v go >/dev/null || { echo "go is required to build the Kubernetes binar
 bash "$here/build-k8s.sh" >&2
 bash "$here/build-etcd.sh" >&2
 bash "$here/build-helm.sh" >&2
+bash "$here/build-kstatus.sh" >&2
 BIN="$CACHE/bin"; mkdir -p "$BIN"
-for b in "$CACHE"/k8s-v"${K8S_VERSION:-1.36.3}"/bin/* "$CACHE"/etcd-v"${ETCD_VERSION:-3.6.16}"/bin/* "$CACHE"/helm-v"${HELM_VERSION:-3.21.4}"/bin/*; do
+for b in "$CACHE"/k8s-v"${K8S_VERSION:-1.36.3}"/bin/* "$CACHE"/etcd-v"${ETCD_VERSION:-3.6.16}"/bin/* "$CACHE"/helm-v"${HELM_VERSION:-3.21.4}"/bin/* \
+         "$CACHE"/kstatus-v"${CLI_UTILS_VERSION:-0.37.2}"/bin/*; do
   ln -sf "$b" "$BIN/$(basename "$b")"
 done
 echo "$BIN"

@@ -424,6 +424,22 @@ def build_crds(definitions: dict[str, Schema]) -> dict[str, Schema]:
                     "http:// address of the scheduler dashboard inside the cluster."
                 ),
                 "idleSince": timestamp("When the scheduler became idle"),
+                "resources": {
+                    "type": "array",
+                    "description": (
+                        "Extra objects plugins asked for (dask_cluster_resources), owned by this "
+                        "cluster: the operator deletes those no plugin wants any more."
+                    ),
+                    "items": obj(
+                        "One object created for a plugin.",
+                        {
+                            "apiVersion": string("Its apiVersion, e.g. networking.k8s.io/v1."),
+                            "kind": string("Its kind, e.g. NetworkPolicy."),
+                            "name": string("Its name, in this cluster's namespace."),
+                        },
+                        required=["apiVersion", "kind", "name"],
+                    ),
+                },
             },
         ),
         [

@@ -77,6 +77,9 @@ DEFAULTS: dict[str, Any] = {
         # The liveness probe fails when an object changed in the API this long ago and the
         # operator's watch still has not delivered the change. 0 turns the check off.
         "watch-stall-seconds": 180,
+        # Seconds a DaskWorkerGroup or DaskAutoscaler waits for its missing DaskCluster (or
+        # worker group) before it reports Stalled=True (kstatus: Failed); Reconciling until then.
+        "missing-cluster-seconds": 60,
     },
 }
 

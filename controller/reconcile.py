@@ -42,6 +42,7 @@ from .planning import (
 )
 from .runtime import Runtime
 from .scheduler_api import endpoint_from_service
+from .status_health import missing_grace_left
 from .status_io import write_status as _write_status
 
 logger = logging.getLogger("dask_operator")
@@ -376,8 +377,13 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
     cluster_name = group.get("spec", {}).get("cluster")
     cluster_body = await rt.get(names.API_VERSION, names.CLUSTER_KIND, namespace, cluster_name) if cluster_name else None
     if cluster_body is None or st.is_terminating(cluster_body):
+        was_found = (_condition(group, "ClusterFound") or {}).get("status") != "False"
         await _write_status(rt, group, st.cluster_missing_status(generation, str(cluster_name), namespace))
-        await rt.kube.event(group, "Warning", "ClusterNotFound", f"DaskCluster {cluster_name!r} not found; waiting for it")
+        if was_found:
+            await rt.kube.event(group, "Warning", "ClusterNotFound", f"DaskCluster {cluster_name!r} not found; waiting for it")
+        left = missing_grace_left(group["status"], names.WORKER_GROUP_KIND, time.time(), float(config.get("health.missing-cluster-seconds")))
+        if left is not None:  # one more pass when the wait turns into Stalled
+            raise RetryLater(f"DaskCluster {cluster_name!r} not found; Stalled in {left:.0f} s unless it appears", delay=left + 1)
         return
     if len(name) > names.MAX_LABEL_VALUE:
         message = f"worker group name {name!r} is longer than {names.MAX_LABEL_VALUE} characters (it is a label value)"

@@ -336,6 +336,7 @@ async def _clean_up_finished(rt: Runtime, job: Manifest) -> float | None:
     """Idempotent: the cluster goes, the runner goes unless kept, the job goes after its TTL."""
     meta, spec, status = job["metadata"], job.get("spec") or {}, job["status"]
     namespace, name = meta["namespace"], meta["name"]
+    await write_status(rt, job, {})  # a spec edited after the end is observed (no patch otherwise)
     await _delete_owned(rt, job, names.API_VERSION, names.CLUSTER_KIND, name, f"the job is {status['jobStatus']}")
     runner = await rt.get("v1", "Pod", namespace, runner_name(name))
     if runner is not None and not _foreign(runner, job) and not st.is_terminating(runner):

@@ -4,7 +4,8 @@ DaskCluster: ``phase`` (Created -> Pending -> Running; Error for an invalid spec
 ``SchedulerReady``, ``WorkersReady``, ``Ready``; ``workers.desired/ready``; ``replicas`` and
 ``selector`` for the scale subresource; ``observedGeneration``. DaskWorkerGroup: ``replicas``,
 ``readyReplicas``, ``selector``, ``workers``, conditions ``ClusterFound``, ``Ready``,
-``ScaleDownBlocked``.
+``ScaleDownBlocked``. Every kind's ``Reconciling`` and ``Stalled`` conditions (and the
+DaskJob's and DaskAutoscaler's ``Ready``) are derived from these in status_health.
 """
 
 from __future__ import annotations
@@ -223,6 +224,8 @@ def cluster_status(
 
 
 def invalid_cluster_status(generation: int, errors: list[str]) -> dict[str, Any]:
+    """Phase Error: the spec is invalid, or the API server rejects a child built from it (the
+    Event says ``ChildRejected``); either way only a change of the spec helps (Stalled)."""
     message = "; ".join(errors)
     return {
         "phase": PHASE_ERROR,

@@ -41,3 +41,15 @@ class ClusterNotFoundError(KubeClusterError, ValueError):
 
 class SchedulerUnreachableError(KubeClusterError, ConnectionError):
     """No address of the scheduler Service answers and port-forwarding is disabled."""
+
+
+class KubernetesConfigError(KubeClusterError, ValueError):
+    """No usable kubeconfig: missing, unreadable, or its current context names nothing."""
+
+
+class KubernetesUnreachableError(KubeClusterError, ConnectionError):
+    """The Kubernetes API server does not answer (the message names the server tried)."""
+
+
+class KubernetesCredentialsError(KubeClusterError, PermissionError):
+    """The Kubernetes API server rejects the credentials (401): an expired or invalid token."""

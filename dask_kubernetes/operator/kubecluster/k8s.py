@@ -11,6 +11,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.stream import WsApiClient
 
+from dask_kubernetes.operator.kubecluster.apiserver_errors import Source, kubeconfig_source
 from dask_kubernetes.operator.kubecluster.errors import CRDsNotInstalledError
 
 GROUP = "kubernetes.dask.org"
@@ -66,16 +67,16 @@ def current_namespace() -> str:
     return str(context_namespace or "default")
 
 
-async def load_configuration() -> client.Configuration:
-    """Credentials from the service account in-cluster, else from the kubeconfig."""
+async def load_configuration() -> tuple[client.Configuration, Source]:
+    """Credentials from the service account in-cluster, else from the kubeconfig, and where
+    they came from (for error messages)."""
     configuration = client.Configuration()
     if _has_service_account() and not os.environ.get("KUBECONFIG"):
         config.load_incluster_config(client_configuration=configuration)
-    else:
-        await config.load_kube_config(
-            config_file=kubeconfig_path(), client_configuration=configuration, persist_config=False
-        )
-    return configuration
+        return configuration, Source(str(configuration.host))
+    path = kubeconfig_path()
+    await config.load_kube_config(config_file=path, client_configuration=configuration, persist_config=False)
+    return configuration, kubeconfig_source(str(configuration.host), path)
 
 
 def _not_found(error: ApiException) -> bool:
@@ -85,15 +86,16 @@ def _not_found(error: ApiException) -> bool:
 class Kube:
     """The few API operations KubeCluster needs, with dicts in and out."""
 
-    def __init__(self, configuration: client.Configuration) -> None:
+    def __init__(self, configuration: client.Configuration, source: Source | None = None) -> None:
         self.configuration = configuration
+        self.source = source or Source(str(configuration.host))
         self.api = client.ApiClient(configuration)
         self.custom = client.CustomObjectsApi(self.api)
         self.core = client.CoreV1Api(self.api)
 
     @classmethod
     async def connect(cls) -> Kube:
-        return cls(await load_configuration())
+        return cls(*await load_configuration())
 
     async def close(self) -> None:
         await self.api.close()

@@ -21,7 +21,7 @@ from distributed.utils import Log, Logs, NoOpAwaitable, format_dashboard_link
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.config import ConfigException
 
-from dask_kubernetes.operator.kubecluster import addresses, k8s
+from dask_kubernetes.operator.kubecluster import addresses, apiserver_errors, k8s
 from dask_kubernetes.operator.kubecluster.addresses import Endpoint, Forwarding
 from dask_kubernetes.operator.kubecluster.atexit_cleanup import register_exit_handler
 from dask_kubernetes.operator.kubecluster.config import setting
@@ -30,6 +30,7 @@ from dask_kubernetes.operator.kubecluster.errors import (
     ClusterNotFoundError,
     ClusterSpecError,
     KubeClusterError,
+    KubernetesCredentialsError,
     OperatorTimeoutError,
     SchedulerStartupError,
     SchedulerUnreachableError,
@@ -351,10 +352,7 @@ class KubeCluster(Cluster):
             try:
                 self._kube = await Kube.connect()
             except ConfigException as error:
-                raise KubeClusterError(
-                    f"No Kubernetes credentials: {error}. Point KUBECONFIG at a kubeconfig, "
-                    "or run inside a pod with a service account."
-                ) from error
+                raise apiserver_errors.bad_kubeconfig(k8s.kubeconfig_path(), error) from None
             try:
                 await self.kube.check_crds()
                 await self._create_or_connect()
@@ -362,7 +360,12 @@ class KubeCluster(Cluster):
                 await self._wait_for_scheduler()
                 await self._connect_to_scheduler()
             except ApiException as error:
-                raise self._explain(error) from error
+                explained = self._explain(error)
+                # a rejected login is said in full; its HTTP response adds nothing but noise
+                raise explained from (None if isinstance(explained, KubernetesCredentialsError) else error)
+            except apiserver_errors.CONNECTION_ERRORS as error:
+                # no aiohttp traceback: the message says which server was tried and what to check
+                raise apiserver_errors.unreachable(self.kube.source, error) from None
             await super()._start()
         except BaseException:
             await self._abandon_start()
@@ -373,7 +376,10 @@ class KubeCluster(Cluster):
     def _explain(self, error: ApiException) -> Exception:
         """Turn the API errors users can fix themselves into messages that say how."""
         message = api_error_message(error)
-        if error.status in (401, 403):
+        if error.status == 401:
+            source = self._kube.source if self._kube is not None else apiserver_errors.Source("the API server")
+            return apiserver_errors.unauthorized(source, message)
+        if error.status == 403:
             return KubeClusterError(
                 f"Kubernetes refused a request for DaskCluster {self.namespace}/{self.name}: "
                 f"{message}. The identity in your kubeconfig (or the pod's service account) needs "

@@ -66,7 +66,7 @@ def health() -> dict[str, Any]:
     lua = lupa.LuaRuntime(unpack_returned_tuples=True)
     data = one(docs("argocd-health-checks.yaml"), "ConfigMap")["data"]
     checks = {}
-    for kind in ("DaskCluster", "DaskJob"):
+    for kind in ("DaskCluster", "DaskWorkerGroup", "DaskJob", "DaskAutoscaler"):
         script = data[f"resource.customizations.health.kubernetes.dask.org_{kind}"]
         fn = lua.eval(f"function(obj)\n{script}\nend")
 
@@ -133,3 +133,38 @@ def test_daskjob_health(health: dict[str, Any], spec: dict[str, Any], status: An
     if status is not None:
         obj["status"] = status
     assert health["DaskJob"](obj)[0] == verdict
+
+
+def contract(ready: bool, reason: str, stalled: bool = False, message: str = "why") -> list[dict[str, Any]]:
+    """The health conditions the operator writes (status_health)."""
+    return [
+        {"type": "Ready", "status": str(ready), "reason": reason, "message": message},
+        {"type": "Reconciling", "status": str(not ready and not stalled), "reason": reason, "message": message},
+        {"type": "Stalled", "status": str(stalled), "reason": reason if stalled else "NotStalled", "message": message if stalled else ""},
+    ]
+
+
+@pytest.mark.parametrize("kind", ["DaskCluster", "DaskWorkerGroup", "DaskAutoscaler"])
+@pytest.mark.parametrize(
+    ("conditions", "verdict"),
+    [
+        (contract(True, "Ready"), "Healthy"),
+        (contract(False, "WorkersNotReady"), "Progressing"),
+        (contract(False, "ClusterNotFound", stalled=True, message="DaskCluster 'x' does not exist"), "Degraded"),
+    ],
+)
+def test_every_kind_reads_the_contract(health: dict[str, Any], kind: str, conditions: Any, verdict: str) -> None:
+    obj = {"metadata": {"name": "x", "generation": 2}, "status": {"observedGeneration": 2, "conditions": conditions}}
+    status, message = health[kind](obj)
+    assert status == verdict
+    if verdict != "Healthy":
+        assert message in ("why", "DaskCluster 'x' does not exist")
+    obj["metadata"]["generation"] = 3
+    assert health[kind](obj)[0] == "Progressing"
+
+
+def test_job_stalled_without_failing_is_degraded(health: dict[str, Any]) -> None:
+    obj = {"metadata": {"name": "j", "generation": 1}, "spec": {},
+           "status": {"observedGeneration": 1, "jobStatus": "JobCreated",
+                      "conditions": contract(False, "ClusterConflict", stalled=True, message="a DaskCluster named 'j' exists")}}
+    assert health["DaskJob"](obj) == ("Degraded", "a DaskCluster named 'j' exists")

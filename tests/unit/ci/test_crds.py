@@ -261,6 +261,7 @@ STATUS_FIELDS = {
         "schedulerAddress",
         "dashboardAddress",
         "idleSince",
+        "resources",
     },
     "DaskWorkerGroup": {"replicas", "readyReplicas", "selector", "workers"},
     "DaskJob": {

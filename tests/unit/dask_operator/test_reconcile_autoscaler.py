@@ -63,3 +63,27 @@ def test_history_starts_with_the_current_replicas_and_is_bounded():
     assert history == [{"time": 1000.0 + ra.HISTORY_SECONDS + 1, "target": 2}]
     ra.forget("uid-h")
     assert ra.decision_word(1, 2) == "ScaleUp" and ra.decision_word(2, 1) == "ScaleDown" and ra.decision_word(2, 2) == "Hold"
+
+
+def health(rt):
+    return {c["type"]: (c["status"], c["reason"]) for c in status(rt)["conditions"] if c["type"] in ("Ready", "Reconciling", "Stalled")}
+
+
+async def test_every_status_write_carries_the_health_contract(rt):
+    rt.scheduler.target = 1
+    await ra.reconcile_autoscaler(rt, "ns1", "simple")
+    assert health(rt) == {"Ready": ("True", "ReadyForNewScale"), "Reconciling": ("False", "Ready"), "Stalled": ("False", "NotStalled")}
+    body = rt.kube.objects[("DaskAutoscaler", "ns1", "simple")]
+    assert status(rt)["observedGeneration"] == body["metadata"].get("generation", 0)
+    ra.forget(body["metadata"]["uid"])
+
+
+async def test_missing_cluster_is_reconciling_then_stalled_after_the_grace_period(rt):
+    import dask.config
+
+    rt.kube.objects[("DaskAutoscaler", "ns1", "simple")]["spec"]["cluster"] = "gone"
+    await ra.reconcile_autoscaler(rt, "ns1", "simple")
+    assert health(rt)["Reconciling"] == ("True", "ClusterNotFound") and health(rt)["Stalled"][0] == "False"
+    with dask.config.set({"kubernetes.controller.health.missing-cluster-seconds": 0}):
+        await ra.reconcile_autoscaler(rt, "ns1", "simple")
+    assert health(rt)["Stalled"] == ("True", "ClusterNotFound") and health(rt)["Reconciling"][0] == "False"

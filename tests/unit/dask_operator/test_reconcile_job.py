@@ -101,6 +101,9 @@ async def test_backoff_limit_counts_each_failed_pod_once(rt, job):
     assert status(rt)["jobStatus"] == "Failed" and status(rt)["reason"] == "BackoffLimitExceeded"
     assert ("DaskCluster", "ns1", "simple-job") not in rt.kube.objects
     assert ("Pod", "ns1", "simple-job-runner") in rt.kube.objects, "the last failed runner is kept for its logs"
+    health = {c["type"]: (c["status"], c["reason"]) for c in status(rt)["conditions"]}
+    assert health["Stalled"] == ("True", "BackoffLimitExceeded") and health["Ready"][0] == "False"
+    assert health["Reconciling"][0] == "False"
 
 
 async def test_on_failure_restarts_count_and_unset_limit_is_unlimited(rt, job):
@@ -138,10 +141,14 @@ async def test_suspend_removes_pods_and_resume_restarts_the_clock(rt, job):
     assert ("Pod", "ns1", "simple-job-runner") not in rt.kube.objects and ("DaskCluster", "ns1", "simple-job") not in rt.kube.objects
     assert status(rt)["jobStatus"] == "JobCreated" and "startTime" not in status(rt)
     assert {c["type"]: c["status"] for c in status(rt)["conditions"]}["Suspended"] == "True"
+    # suspended as asked: Ready (kstatus Current), not Reconciling
+    assert {c["type"]: c["status"] for c in status(rt)["conditions"] if c["type"] in ("Ready", "Reconciling", "Stalled")} \
+        == {"Ready": "True", "Reconciling": "False", "Stalled": "False"}
     spec["suspend"] = False
     await step(rt)
     assert status(rt)["startTime"] and status(rt)["jobStatus"] == "ClusterCreated"
     assert {c["type"]: c["status"] for c in status(rt)["conditions"]}["Suspended"] == "False"
+    assert {c["type"]: c["status"] for c in status(rt)["conditions"]}["Reconciling"] == "True"
 
 
 async def test_ttl_deletes_the_job_and_keep_runner_pod_false(rt, job):
