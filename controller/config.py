@@ -47,8 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "passes": {
         # Reconcile passes running at once; the others wait their turn. Pending passes are one
         # per object at most (requests for an object waiting to run are merged), so the queue
-        # is bounded by the number of objects the operator watches.
-        "concurrency": 20,
+        # is bounded by the number of objects the operator watches. Passes mostly wait for the
+        # API server (whose load kube-api.qps bounds), so this is about memory, not CPU.
+        "concurrency": 50,
     },
     # Seconds between resyncs: a pass of every cached object (passes run on every change anyway).
     "reconcile-interval": 300,
@@ -129,7 +130,7 @@ def kube_api_limits() -> tuple[float, int]:
 def pass_concurrency() -> int:
     """Reconcile passes allowed to run at once (at least 1)."""
     value = get("passes.concurrency")
-    return 20 if value in (None, "", 0) else max(1, int(value))
+    return 50 if value in (None, "", 0) else max(1, int(value))
 
 
 def as_bool(value: Any) -> bool:

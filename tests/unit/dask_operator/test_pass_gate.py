@@ -81,5 +81,5 @@ async def test_a_change_reports_its_latency_and_a_retry_does_not():
 def test_settings_have_sane_floors():
     with dask.config.set({"kubernetes.controller.passes.concurrency": 0, "kubernetes.controller.kube-api.qps": "50",
                           "kubernetes.controller.kube-api.burst": None}):
-        assert config.pass_concurrency() == 20
+        assert config.pass_concurrency() == 50
         assert config.kube_api_limits() == (50.0, 100)
