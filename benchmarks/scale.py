@@ -11,6 +11,7 @@ Scenarios (sizes at ``--scale-factor 1``):
 Every scheduler and worker pod is placed on the fake nodes of ``ci/cluster up --fake-nodes N``
 (nodeSelector + toleration in the DaskClusters' pod specs); nothing runs in them, so the
 schedulers never answer and S2's scale-down runs with ``scale-down.allow-unsafe-fallback``.
+Scheduler Services are headless (:data:`HEADLESS`).
 
 **Floor:** before each scenario, a raw parallel client (kubernetes_asyncio, the operator's own
 client library, without its rate limit; the best of ``--floor-concurrency``) creates the same
@@ -70,6 +71,12 @@ BENCH_LABEL = "dask.org/scale-benchmark"
 
 Manifest = dict[str, Any]
 
+#: Scheduler Services (and the floor's) are headless: the local cluster's Service range is a /24
+#: per instance (253 ClusterIPs) and S1 needs 1,000 of them; a headless Service is still an
+#: object the operator creates, watches and owns, without an address from that range (and
+#: without a listener of the local service proxy per Service).
+HEADLESS = True
+
 
 # --- sizes and pure helpers -----------------------------------------------------------------------
 
@@ -125,6 +132,7 @@ def cluster_on_fake_nodes(name: str, workers: int) -> Manifest:
     spec = make_cluster_spec(name=name, n_workers=workers)
     for part in ("scheduler", "worker"):
         spec["spec"][part]["spec"] = kwok.place_on_fake_nodes(spec["spec"][part]["spec"])
+    spec["spec"]["scheduler"]["service"]["clusterIP"] = "None"  # see HEADLESS
     return spec
 
 
@@ -139,7 +147,7 @@ def plain_pod(name: str, namespace: str) -> Manifest:
 def plain_service(name: str, namespace: str) -> Manifest:
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace,
                                                                "labels": {BENCH_LABEL: "floor"}},
-            "spec": {"selector": {"app": name}, "ports": [{"name": "tcp-comm", "port": 8786}]}}
+            "spec": {"clusterIP": "None", "selector": {"app": name}, "ports": [{"name": "tcp-comm", "port": 8786}]}}
 
 
 def histogram_buckets(metrics_text: str, name: str) -> dict[float, float]:

@@ -47,6 +47,8 @@ def test_every_pod_of_a_benchmark_cluster_goes_to_the_fake_nodes():
         assert spec["nodeSelector"] == {"type": "kwok"}
         assert any(t["key"] == "kwok.x-k8s.io/node" for t in spec["tolerations"])
     assert cluster["spec"]["worker"]["replicas"] == 3
+    assert cluster["spec"]["scheduler"]["service"]["clusterIP"] == "None"  # no address from the /24 Service range
+    assert scale.plain_service("s", "ns")["spec"]["clusterIP"] == "None"
     assert scale.plain_pod("p", "ns")["spec"]["nodeSelector"] == {"type": "kwok"}
 
 
