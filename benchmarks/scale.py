@@ -23,7 +23,9 @@ namespace of its own) behind the counting proxy of ``apiproxy.py``, and reports:
 ``floor_seconds``, ``ratio``, ``rss_mb_peak`` (VmHWM), ``cpu_seconds`` (user + system),
 ``operator_requests`` and the 50/95/99th percentiles of the operator's
 ``dask_operator_pass_latency_seconds`` histogram (object changed -> pass finished), read from its
-Prometheus endpoint. Prints a table; ``--json FILE`` writes the figures.
+Prometheus endpoint, and ``left_behind``: the children (worker groups, Deployments,
+ReplicaSets, Services, pods) still there once every DaskCluster is deleted and the garbage
+collector has had ``--timeout`` seconds. Prints a table; ``--json FILE`` writes the figures.
 
 Usage: ``benchmarks/run --scale`` (or ``benchmarks/run scale.py --scale-factor 0.1``), or
 ``python benchmarks/scale.py --scenarios S1,S2,S3 --json out.json`` with KUBECONFIG set.
@@ -209,6 +211,7 @@ class Figure:
     rss_mb_peak: float = 0.0
     cpu_seconds: float = 0.0
     operator_requests: int | None = None
+    left_behind: dict[str, int] = field(default_factory=dict)  # objects left after the deletes
     latency_seconds: dict[str, float | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -412,6 +415,32 @@ async def s3(api: Api, namespace: str, sizes: Sizes, concurrency: int, timeout: 
 
 RUNNERS = {"S1": s1, "S2": s2, "S3": s3}
 
+CHILD_PATHS = {
+    "daskworkergroups": "/apis/kubernetes.dask.org/v1/namespaces/{ns}/daskworkergroups",
+    "deployments": "/apis/apps/v1/namespaces/{ns}/deployments",
+    "replicasets": "/apis/apps/v1/namespaces/{ns}/replicasets",
+    "services": "/api/v1/namespaces/{ns}/services",
+    "pods": "/api/v1/namespaces/{ns}/pods",
+}
+
+
+async def left_behind(api: Api, namespace: str, timeout: float) -> dict[str, int]:
+    """What is still there once every DaskCluster is deleted and the garbage collector has had
+    ``timeout`` seconds (an empty dict when nothing is)."""
+
+    async def remaining() -> dict[str, int]:
+        counts = {kind: await api.count(path.format(ns=namespace)) for kind, path in CHILD_PATHS.items()}
+        return {kind: n for kind, n in counts.items() if n}
+
+    async def total() -> int:
+        return sum((await remaining()).values())
+
+    try:
+        await wait_until("children gone", total, 0, timeout=timeout, comparison="<=", interval=2)
+    except SystemExit:
+        pass
+    return await remaining()
+
 
 def describe(scenario: str, sizes: Sizes) -> str:
     if scenario == "S1":
@@ -501,6 +530,9 @@ async def run_scenario(scenario: str, sizes: Sizes, args: argparse.Namespace, lo
                 figure.notes.append(f"{len(errors)} error line(s) in the operator log, e.g. {errors[0][:200]}")
             await api.delete_all(namespace, f"/apis/kubernetes.dask.org/v1/namespaces/{namespace}/daskclusters")
             await wait_until(f"{scenario} pods gone", lambda: api.pods(namespace), 0, timeout=args.timeout, comparison="<=")
+            figure.left_behind = await left_behind(api, namespace, args.timeout)
+            if figure.left_behind:
+                figure.notes.append(f"left behind after the deletes: {figure.left_behind}")
         await api.kube.delete("v1", "Namespace", "", namespace)
     finally:
         await api.close()
