@@ -9,9 +9,11 @@ bash "$here/build-k8s.sh" >&2
 bash "$here/build-etcd.sh" >&2
 bash "$here/build-helm.sh" >&2
 bash "$here/build-kstatus.sh" >&2
+bash "$here/build-kwok.sh" >&2
 BIN="$CACHE/bin"; mkdir -p "$BIN"
 for b in "$CACHE"/k8s-v"${K8S_VERSION:-1.36.3}"/bin/* "$CACHE"/etcd-v"${ETCD_VERSION:-3.6.16}"/bin/* "$CACHE"/helm-v"${HELM_VERSION:-3.21.4}"/bin/* \
          "$CACHE"/kstatus-v"${CLI_UTILS_VERSION:-0.37.2}"/bin/*; do
   ln -sf "$b" "$BIN/$(basename "$b")"
 done
+K="$CACHE/kwok-v${KWOK_VERSION:-0.8.0}"; ln -sf "$K/bin/kwok" "$BIN/kwok"; ln -sf "$K/stages.yaml" "$BIN/kwok-stages.yaml"
 echo "$BIN"

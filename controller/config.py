@@ -38,6 +38,19 @@ DEFAULTS: dict[str, Any] = {
     },
     # Outdated workers replaced at once during a rolling update (extra pods above replicas).
     "rolling-update": {"max-surge": 2},
+    "kube-api": {
+        # Client-side limit of the operator's API requests (watches aside): requests per second
+        # on average and the burst above it, like client-go's QPS/burst. 0 turns the limit off.
+        "qps": 200,
+        "burst": 400,
+    },
+    "passes": {
+        # Reconcile passes running at once; the others wait their turn. Pending passes are one
+        # per object at most (requests for an object waiting to run are merged), so the queue
+        # is bounded by the number of objects the operator watches. Passes mostly wait for the
+        # API server (whose load kube-api.qps bounds), so this is about memory, not CPU.
+        "concurrency": 50,
+    },
     # Seconds between resyncs: a pass of every cached object (passes run on every change anyway).
     "reconcile-interval": 300,
     "scheduler-api": {
@@ -106,6 +119,21 @@ def worker_batch_size() -> int:
 def worker_batch_delay() -> float:
     delay = get("worker-allocation.delay")
     return 0.0 if delay in (None, "") else max(0.0, float(delay))
+
+
+def kube_api_limits() -> tuple[float, int]:
+    """(qps, burst) of the operator's API client; qps <= 0 means unlimited."""
+    qps = get("kube-api.qps")
+    burst = get("kube-api.burst")
+    qps_value = 0.0 if qps in (None, "") else float(qps)
+    burst_value = max(1, int(burst)) if burst not in (None, "") else max(1, int(2 * qps_value))
+    return qps_value, burst_value
+
+
+def pass_concurrency() -> int:
+    """Reconcile passes allowed to run at once (at least 1)."""
+    value = get("passes.concurrency")
+    return 50 if value in (None, "", 0) else max(1, int(value))
 
 
 def as_bool(value: Any) -> bool:

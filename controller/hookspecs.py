@@ -119,6 +119,19 @@ def dask_reconcile_context(kind: str, name: str, namespace: str) -> AbstractAsyn
     raise NotImplementedError
 
 
+@hookspec
+def dask_pass_finished(kind: str, namespace: str, name: str, seconds: float) -> None:
+    """Notify that a pass requested by a change has finished.
+
+    When: after every reconcile pass that a watch event asked for (a change of the object or of
+    one of its children), not after the retries a pass schedules itself.
+    Params: ``kind``, ``namespace``, ``name`` of the object; ``seconds`` -- from the change's
+    arrival to the end of the pass that saw it (waiting for the debounce and for a free pass
+    slot included; see ``passes.concurrency``).
+    Returns: nothing. Notification: may be ``async def``.
+    """
+
+
 # --- DaskCluster: defaults, validation, building ------------------------------------------------
 
 
@@ -376,6 +389,7 @@ ASYNC_HOOKS = ASYNC_HOOKS | frozenset(
         "dask_autoscaler_decided",
         "dask_cluster_observed",
         "dask_scheduler_unreachable",
+        "dask_pass_finished",
     }
 )
 

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from . import config as operator_config
 from . import names
 from .errors import ShuttingDown
+from .ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -97,6 +99,7 @@ class Kube:
         self._instance = os.environ.get("HOSTNAME") or socket.gethostname()
         self.closed = False
         self.cache: Cache | None = None  # told about every write, so passes never read a stale view
+        self.limiter = TokenBucket(*operator_config.kube_api_limits())  # kube-api.qps/burst
 
     def _wrote(self, result: Any) -> None:
         if self.cache is not None and isinstance(result, dict) and result.get("metadata"):
@@ -128,6 +131,7 @@ class Kube:
     ) -> Any:
         if self.closed:
             raise ShuttingDown(f"{method} {path}: the operator is stopping")
+        await self.limiter.acquire()
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type

@@ -15,7 +15,7 @@ import copy
 import logging
 from collections.abc import Awaitable, Callable
 
-from . import config, names, reconcile, reconcile_job
+from . import config, names, pass_gate, reconcile, reconcile_job
 from . import status as st
 from .errors import BuildError, Rejected, RetryLater, ShuttingDown
 from .runtime import Runtime
@@ -53,7 +53,7 @@ def request(rt: Runtime, kind: str, namespace: str, name: str, delay: float = DE
     """Run a pass of ``kind`` ``namespace/name`` in ``delay`` seconds (or sooner, if asked)."""
     if rt.closing:
         return
-    rt.poke((kind, namespace, name), lambda: run(rt, kind, namespace, name), delay)
+    rt.poke((kind, namespace, name), pass_gate.gated(rt, kind, namespace, name, lambda: run(rt, kind, namespace, name), changed=delay <= DEBOUNCE), delay)
 
 
 async def run(rt: Runtime, kind: str, namespace: str, name: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from . import children, config, labels, names
+from . import children, config, labels, names, scheduler_backoff
 from . import status as st
 from .desired import (
     defaulted_cluster,
@@ -495,7 +495,10 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
     retired: list[str] = []
     blocked: str | None = None
     key = (names.WORKER_GROUP_KIND, namespace, name)
-    if plan.retire:
+    waiting = scheduler_backoff.BACKOFF.waiting(key) if plan.retire else None
+    if waiting:  # the scheduler did not answer a moment ago: no new call before the backoff ends
+        blocked = waiting[1]
+    elif plan.retire:
         try:
             retired, removed = await _retire_workers(rt, cluster, group, plan, uids)
             deleted += removed
@@ -503,6 +506,7 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
                 retry = f"{plan.retire - len(removed)} worker(s) of {plan.retire} not retired yet"
             else:
                 rt.backoff.pop(key, None)
+            scheduler_backoff.BACKOFF.clear(key)
         except SchedulerUnreachable as exc:
             await rt.notify("dask_scheduler_unreachable", cluster=cluster, call="retire_workers", error=str(exc))
             if config.as_bool(config.get("scale-down.allow-unsafe-fallback")):
@@ -534,7 +538,10 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
     if rejected:
         raise Rejected(rejected)
     if blocked:
-        raise RetryLater(blocked, delay=rt.next_backoff(key))
+        delay = waiting[0] if waiting else rt.next_backoff(key)
+        if not waiting:
+            scheduler_backoff.BACKOFF.block(key, delay, blocked)
+        raise RetryLater(blocked, delay=delay)
     if retry:
         raise RetryLater(retry, delay=FAILURE_WINDOW / 4 if failing else rt.next_backoff(key))
 

@@ -6,13 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import controlplane
+from . import controlplane, kwok
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ci/cluster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start the local cluster (idempotent); prints `export KUBECONFIG=...`")
+    up = sub.add_parser("up", help="start the local cluster (idempotent); prints `export KUBECONFIG=...`")
+    up.add_argument("--fake-nodes", type=int, default=None, metavar="N",
+                    help=f"also run kwok with N simulated nodes (default ${kwok.ENV} or 0)")
     sub.add_parser("down", help="stop everything and remove namespaces, bridge, addresses")
     sub.add_parser("status", help="say what runs")
     sub.add_parser("restart-agent", help="restart the process kubelet + service proxy (and so every pod)")
@@ -23,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            cfg = controlplane.up()
+            try:
+                fake_nodes = kwok.requested_nodes(args.fake_nodes)
+            except ValueError as err:
+                raise controlplane.ClusterError(str(err)) from None
+            cfg = controlplane.up(fake_nodes)
             print(f"export KUBECONFIG={cfg.kubeconfig}")
             return 0
         if args.command == "down":

@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from . import network, pki, procs
+from . import kwok, network, pki, procs
 from .config import (
     BRIDGE_IP,
     KUBERNETES_SERVICE_IP,
@@ -159,7 +159,17 @@ def build_tools() -> str:
     return lines[-1].strip()
 
 
-def up() -> ClusterConfig:
+def up(fake_nodes: int = 0) -> ClusterConfig:
+    """Starts (or reuses, or repairs) the cluster; with ``fake_nodes`` also kwok and that many
+    simulated nodes (see :mod:`.kwok`)."""
+    cfg = _up()
+    if fake_nodes:
+        with locked(cfg.state_path):
+            _ensure_fake_nodes(cfg, fake_nodes)
+    return cfg
+
+
+def _up() -> ClusterConfig:
     if os.geteuid() != 0:
         raise ClusterError("needs root: pods run in network namespaces on a bridge, with bind mounts")
     if shutil.which("ip") is None:
@@ -210,6 +220,46 @@ def _repair(cfg: ClusterConfig) -> bool:
         log(f"restarting {', '.join(dead)}")
         _start_workers(cfg, dead)
     return True
+
+
+def _ensure_fake_nodes(cfg: ClusterConfig, count: int) -> None:
+    """kwok running and ``kwok-node-0`` .. ``kwok-node-<count-1>`` Ready (extra ones, from an
+    earlier `up` with more, are left as they are)."""
+    binary, stages = cfg.binary("kwok"), cfg.binary("kwok-stages.yaml")
+    if not os.access(binary, os.X_OK) or not os.path.exists(stages):
+        raise ClusterError(f"missing {binary} or {stages} (ci/build-kwok.sh builds them)")
+    run = cfg.state_path / "run"
+    # Nothing answers on fake pods' addresses: make them fail at once on the host (and so for
+    # the service proxy and the operator) instead of leaving through the default route.
+    network.ip("route", "replace", "unreachable", kwok.POD_CIDR)
+    if procs.read_pid(run, "kwok") is None:
+        procs.spawn("kwok", kwok.argv(binary, str(cfg.kubeconfig), stages), run, cfg.logs)
+        log("kwok started")
+    wanted = [kwok.node_name(i) for i in range(count)]
+    missing = [name for name in wanted if api_get(cfg, f"/api/v1/nodes/{name}")[0] == 404]
+    if missing:
+        manifests = [kwok.node_manifest(int(name.removeprefix(kwok.NAME_PREFIX))) for name in missing]
+        doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests})
+        proc = subprocess.run([cfg.binary("kubectl"), f"--kubeconfig={cfg.kubeconfig}", "create", "-f", "-"],
+                              input=doc, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ClusterError(f"creating fake nodes failed: {proc.stderr.strip()}")
+        log(f"created {len(missing)} fake node(s)")
+
+    def all_ready() -> bool:
+        return all(_node_ready(cfg, name) for name in wanted)
+
+    _wait(f"{count} fake node(s) to become Ready", all_ready, 60, "kwok", cfg)
+    log(f"{count} fake node(s) Ready (label {'='.join(kwok.LABEL)}, taint "
+        f"{kwok.TAINT['key']}={kwok.TAINT['value']}:{kwok.TAINT['effect']})")
+
+
+def _node_ready(cfg: ClusterConfig, name: str) -> bool:
+    code, body = api_get(cfg, f"/api/v1/nodes/{name}")
+    if code != 200:
+        return False
+    conds = {c["type"]: c["status"] for c in json.loads(body).get("status", {}).get("conditions") or []}
+    return conds.get("Ready") == "True"
 
 
 def _start(cfg: ClusterConfig) -> None:
@@ -315,6 +365,8 @@ def _start_workers(cfg: ClusterConfig, names: list[str]) -> None:
             f"--kubeconfig={sched_conf}", f"--authentication-kubeconfig={sched_conf}",
             f"--authorization-kubeconfig={sched_conf}", "--leader-elect=false",
             "--bind-address=127.0.0.1", f"--secure-port={ports.scheduler}", "--v=1",
+            # 50/100 by default: binding 10,000 pods on fake nodes would take 200 s.
+            "--kube-api-qps=500", "--kube-api-burst=1000",
         ], run, logs)
     if "agent" in names:
         (run / "agent.boot-id").unlink(missing_ok=True)
@@ -415,7 +467,7 @@ def _kill_by_state(state: Path) -> list[int]:
             continue
         argv0 = os.path.basename(cmdline.split(b"\0", 1)[0]).decode(errors="replace")
         mentions = needle + b"/" in cmdline or needle + b"\0" in cmdline
-        if mentions and (b"localcluster" in cmdline or argv0 in COMPONENTS):
+        if mentions and (b"localcluster" in cmdline or argv0 in COMPONENTS or argv0 == "kwok"):
             pid = int(entry.name)
             procs.kill_group(pid, timeout=5)
             killed.append(pid)
@@ -430,6 +482,10 @@ def down() -> None:
 
 def _down(state: Path, quiet: bool) -> None:
     run = state / "run"
+    if procs.stop(run, "kwok", timeout=5) and not quiet:
+        log("stopped kwok")
+    if network.ip("route", "del", "unreachable", kwok.POD_CIDR, check=False).returncode == 0 and not quiet:
+        log(f"removed the route to fake pods {kwok.POD_CIDR}")
     for name in reversed(COMPONENTS):
         if procs.stop(run, name, timeout=10 if name == "agent" else 5) and not quiet:
             log(f"stopped {name}")
@@ -462,6 +518,9 @@ def status() -> int:
         pid = procs.read_pid(run, name)
         ok = ok and pid is not None
         print(f"{name:24} {'running pid ' + str(pid) if pid else 'not running'}")
+    kwok_pid = procs.read_pid(run, "kwok")
+    if kwok_pid:
+        print(f"{'kwok':24} running pid {kwok_pid}")
     try:
         code, body = api_get(cfg, "/readyz")
         print(f"{'apiserver /readyz':24} {code}")

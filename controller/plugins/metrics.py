@@ -10,6 +10,7 @@ family                                                    from
 ``dask_operator_reconcile_total{kind,result}``             ``dask_reconcile_context`` (success|retry|error)
 ``dask_operator_reconcile_errors_total{kind}``             ``dask_reconcile_context`` (failed passes)
 ``dask_operator_reconcile_duration_seconds{kind}``         ``dask_reconcile_context``
+``dask_operator_pass_latency_seconds{kind}``               ``dask_pass_finished`` (object changed -> pass finished)
 ``dask_operator_clusters{phase}``                          ``dask_cluster_phase_changed``/``_observed``/``_deleted``
 ``dask_operator_cluster_workers{namespace,cluster,state}`` ``dask_cluster_observed`` (desired|ready)
 ``dask_operator_scale_events_total{namespace,direction}``  ``dask_workers_changed`` (up|down)
@@ -55,6 +56,13 @@ PHASES = ("Created", "Pending", "Running", "Error")
 RECONCILES = Counter("dask_operator_reconcile", "Reconcile passes by kind and result.", ["kind", "result"], registry=REGISTRY)
 RECONCILE_ERRORS = Counter("dask_operator_reconcile_errors", "Reconcile passes that failed with an error.", ["kind"], registry=REGISTRY)
 RECONCILE_SECONDS = Histogram("dask_operator_reconcile_duration_seconds", "Duration of reconcile passes.", ["kind"], registry=REGISTRY)
+# From a change reaching the operator to the end of the pass that saw it (debounce, waiting for
+# a pass slot and the pass itself): what a user waits for before the operator has acted.
+PASS_LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
+PASS_LATENCY = Histogram(
+    "dask_operator_pass_latency_seconds", "Seconds from an object's change to the end of the pass that saw it.", ["kind"],
+    registry=REGISTRY, buckets=PASS_LATENCY_BUCKETS,
+)
 CLUSTERS = Gauge("dask_operator_clusters", "DaskClusters by phase.", ["phase"], registry=REGISTRY)
 CLUSTER_WORKERS = Gauge("dask_operator_cluster_workers", "Workers of a DaskCluster.", ["namespace", "cluster", "state"], registry=REGISTRY)
 SCALE_EVENTS = Counter("dask_operator_scale_events", "Worker group passes that added or removed workers.", ["namespace", "direction"], registry=REGISTRY)
@@ -177,6 +185,11 @@ async def _timed(kind: str) -> AsyncIterator[None]:
 @hookimpl
 def dask_reconcile_context(kind: str, name: str, namespace: str) -> contextlib.AbstractAsyncContextManager[None]:
     return _timed(kind)
+
+
+@hookimpl
+def dask_pass_finished(kind: str, namespace: str, name: str, seconds: float) -> None:
+    PASS_LATENCY.labels(kind=kind).observe(max(0.0, seconds))
 
 
 @hookimpl

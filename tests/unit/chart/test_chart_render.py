@@ -289,6 +289,9 @@ def test_every_value_renders(render: Render) -> None:
         "DASK_KUBERNETES__CONTROLLER__METRICS__PORT": "9191",
         "DASK_KUBERNETES__CONTROLLER__WORKER_ALLOCATION__BATCH_SIZE": "5",
         "DASK_KUBERNETES__CONTROLLER__WORKER_ALLOCATION__DELAY": "2",
+        "DASK_KUBERNETES__CONTROLLER__KUBE_API__QPS": "100",
+        "DASK_KUBERNETES__CONTROLLER__KUBE_API__BURST": "150",
+        "DASK_KUBERNETES__CONTROLLER__PASSES__CONCURRENCY": "30",
         "POD_ID": {"fieldRef": {"fieldPath": "metadata.name"}},
         "PYTHONPATH": "/opt/dask-operator/plugins",
         "DASK_KUBERNETES__CONTROLLER__CLUSTER_DOMAIN": "cluster.example",
@@ -379,6 +382,14 @@ def test_worker_allocation_zero_delay_is_rendered(render: Render) -> None:
     manifests = render("--set", "workerAllocation.delay=0", "--set", "workerAllocation.size=1")
     assert env(manifests)["DASK_KUBERNETES__CONTROLLER__WORKER_ALLOCATION__DELAY"] == "0"
     assert env(manifests)["DASK_KUBERNETES__CONTROLLER__WORKER_ALLOCATION__BATCH_SIZE"] == "1"
+
+
+def test_api_rate_limit_and_pass_concurrency_reach_the_operator(render: Render) -> None:
+    assert not {k for k in env(render()) if "KUBE_API" in k or "PASSES" in k}  # null: the operator's defaults
+    manifests = render("--set", "kubeApi.qps=0", "--set", "kubeApi.burst=50", "--set", "passes.concurrency=80")
+    assert env(manifests)["DASK_KUBERNETES__CONTROLLER__KUBE_API__QPS"] == "0"
+    assert env(manifests)["DASK_KUBERNETES__CONTROLLER__KUBE_API__BURST"] == "50"
+    assert env(manifests)["DASK_KUBERNETES__CONTROLLER__PASSES__CONCURRENCY"] == "80"
 
 
 def test_extra_env_overrides_chart_env_without_duplicates(render: Render) -> None:

@@ -110,3 +110,12 @@ def test_leadership_gauge_and_a_standby_serves_metrics():
             assert sample("dask_operator_leader") == 1
         finally:
             metrics.stop_server()
+
+
+def test_pass_latency_is_a_histogram_by_kind():
+    before = sample("dask_operator_pass_latency_seconds_count", kind="UnitKind")
+    below_one = sample("dask_operator_pass_latency_seconds_bucket", kind="UnitKind", le="1.0")
+    metrics.dask_pass_finished("UnitKind", "ns", "a", 0.4)
+    metrics.dask_pass_finished("UnitKind", "ns", "a", 12.0)
+    assert sample("dask_operator_pass_latency_seconds_count", kind="UnitKind") == before + 2
+    assert sample("dask_operator_pass_latency_seconds_bucket", kind="UnitKind", le="1.0") == below_one + 1
