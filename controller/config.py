@@ -83,8 +83,8 @@ DEFAULTS: dict[str, Any] = {
         "lease-namespace": None,
         # Seconds a Lease lasts without renewal (a standby takes over after this) and seconds
         # between two renewals (one request each) by the leader.
-        "lease-duration": 30,
-        "renew-period": 10,
+        "lease-duration": 15,
+        "renew-period": 5,
     },
     "health": {
         # The liveness probe fails when an object changed in the API this long ago and the

@@ -59,8 +59,8 @@ class LeaseSettings:
     name: str
     namespace: str
     identity: str
-    duration: float = 30.0
-    renew_period: float = 10.0
+    duration: float = 15.0
+    renew_period: float = 5.0
 
     @property
     def renew_deadline(self) -> float:

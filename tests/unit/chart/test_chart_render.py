@@ -144,8 +144,8 @@ def test_deployment_runs_the_operator_hardened(render: Render) -> None:
         "POD_ID": {"fieldRef": {"fieldPath": "metadata.name"}},
         "POD_NAMESPACE": {"fieldRef": {"fieldPath": "metadata.namespace"}},
         "DASK_KUBERNETES__CONTROLLER__LEADER_ELECTION__LEASE_NAME": deployment["metadata"]["name"],
-        "DASK_KUBERNETES__CONTROLLER__LEADER_ELECTION__LEASE_DURATION": "30",
-        "DASK_KUBERNETES__CONTROLLER__LEADER_ELECTION__RENEW_PERIOD": "10",
+        "DASK_KUBERNETES__CONTROLLER__LEADER_ELECTION__LEASE_DURATION": "15",
+        "DASK_KUBERNETES__CONTROLLER__LEADER_ELECTION__RENEW_PERIOD": "5",
     }
     for absent in ("priorityClassName", "nodeSelector", "tolerations", "affinity", "imagePullSecrets",
                    "initContainers", "securityContext"):
