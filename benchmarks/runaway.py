@@ -49,6 +49,23 @@ def canary_scale(namespace: str, replicas: int, timeout: float = 180) -> float:
     raise SystemExit(f"the canary did not reach {replicas} ready workers in {timeout:.0f} s")
 
 
+def _seconds(stamp: str | None, since: float) -> float | None:
+    if not stamp:
+        return None
+    return round(time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone - since, 1)
+
+
+def breakdown(namespace: str, since: float) -> list[dict[str, float | None]]:
+    """For each canary worker: created, scheduled and ready, in seconds after ``since``."""
+    found = []
+    for pod in items("pods", namespace, "dask.org/cluster-name=canary,dask.org/component=worker"):
+        conditions = {c["type"]: c.get("lastTransitionTime") for c in pod.get("status", {}).get("conditions") or []}
+        found.append({"created": _seconds(pod["metadata"]["creationTimestamp"], since),
+                      "scheduled": _seconds(conditions.get("PodScheduled"), since),
+                      "ready": _seconds(conditions.get("Ready"), since)})
+    return found
+
+
 def runaway_pods(namespace: str) -> list[dict[str, Any]]:
     return items("pods", namespace, "dask.org/cluster-name=runaway,dask.org/component=worker")
 
@@ -85,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
             most = max(most, len(runaway_pods(namespace)))
             time.sleep(1)
         print(f"runaway: {most} worker pods after {args.fill:.0f} s", flush=True)
+        asked = time.time()
         during = canary_scale(namespace, 2)
         print(f"canary 0 -> 2 during the runaway: {during:.2f} s ({during / usual:.2f}x)", flush=True)
+        report["canary_during_breakdown"] = breakdown(namespace, asked)
+        print(f"  where it went (s after the scale, whole seconds): {report['canary_during_breakdown']}", flush=True)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:  # let the operator reach its cap
             count = len(runaway_pods(namespace))
