@@ -363,6 +363,8 @@ class KubeCluster(Cluster):
                 explained = self._explain(error)
                 # a rejected login is said in full; its HTTP response adds nothing but noise
                 raise explained from (None if isinstance(explained, KubernetesCredentialsError) else error)
+            except KubeClusterError:  # our own errors (e.g. OperatorTimeoutError, a TimeoutError) say it all
+                raise
             except apiserver_errors.CONNECTION_ERRORS as error:
                 # no aiohttp traceback: the message says which server was tried and what to check
                 raise apiserver_errors.unreachable(self.kube.source, error) from None

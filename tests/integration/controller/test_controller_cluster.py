@@ -24,7 +24,8 @@ def test_docs_cluster_becomes_ready_and_computes(operator, kube, wait):
     assert status["replicas"] == 2
     assert status["schedulerAddress"] == f"tcp://simple-scheduler.{kube.ns}.svc.cluster.local:8786"
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
-    assert conditions == {"SchedulerReady": "True", "WorkersReady": "True", "Ready": "True"}
+    assert conditions == {"SchedulerReady": "True", "WorkersReady": "True", "Ready": "True",
+                          "Reconciling": "False", "Stalled": "False"}  # the health contract (docs/health.md)
 
     # children: names, owners, labels
     deployment = kube.get("deployment", "simple-scheduler")
