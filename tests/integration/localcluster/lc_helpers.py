@@ -55,6 +55,18 @@ def apply(kubectl: Callable[..., Any], ns: str, manifest: dict[str, Any] | list[
 REPO = Path(__file__).resolve().parents[3]
 
 
+def process_command_lines() -> dict[str, str]:
+    """Every running process's command line (pid -> arguments joined by spaces)."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                found[proc.name] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+    return found
+
+
 def side_instance() -> int:
     """The instance for a second, short-lived cluster next to the run's one (see
     ci/localcluster/README.md): $DASK_LOCALCLUSTER_SIDE_INSTANCE, else 1 (2 if the run uses 1)."""

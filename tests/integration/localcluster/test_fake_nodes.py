@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from lc_helpers import REPO, SideCluster, side_instance, wait_for
+from lc_helpers import REPO, SideCluster, process_command_lines, side_instance, wait_for
 
 sys.path.insert(0, str(REPO / "ci"))
 from localcluster import kwok  # noqa: E402
@@ -19,16 +19,8 @@ pytestmark = pytest.mark.cluster
 
 
 def _kwok_processes(state: Path) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if "kwok" in cmdline.split(" ", 1)[0] and str(state) in cmdline:
-                found.append(f"{proc.name}: {cmdline[:160]}")
-    return found
+    return [f"{pid}: {cmdline[:160]}" for pid, cmdline in process_command_lines().items()
+            if "kwok" in cmdline.split(" ", 1)[0] and str(state) in cmdline]
 
 
 def _routes() -> str:

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from lc_helpers import IMAGE, side_instance, wait_for
+from lc_helpers import IMAGE, process_command_lines, side_instance, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -25,16 +25,9 @@ def _cluster(env, *args):
 
 
 def _leftovers(state: Path) -> list[str]:
-    found = []
     needle = str(state)
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if needle + "/" in cmdline or cmdline.rstrip().endswith(needle):
-                found.append(f"process {proc.name}: {cmdline[:120]}")
+    found = [f"process {pid}: {cmdline[:120]}" for pid, cmdline in process_command_lines().items()
+             if needle + "/" in cmdline or cmdline.rstrip().endswith(needle)]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines()
               if line.split(":")[1].strip().startswith((f"dkbr{INSTANCE}", f"dk{INSTANCE}v"))]
