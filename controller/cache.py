@@ -73,26 +73,33 @@ def cached_kind(api_version: str, kind: str) -> CachedKind | None:
     return _BY_KIND.get((api_version, kind))
 
 
-def trimmed(body: Mapping[str, Any], api_version: str, kind: str) -> Manifest:
-    """A private copy of ``body`` without ``managedFields`` (most of an object's size)."""
+def trimmed(body: Mapping[str, Any], api_version: str, kind: str, *, private: bool = True) -> Manifest:
+    """``body`` without ``managedFields`` (most of an object's size); a deep copy if ``private``.
+
+    The index functions pass ``private=False``: the body of a watch event is parsed afresh for
+    that event and nothing else keeps or changes it, so the cache may share its nested parts.
+    """
     meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
     obj = {k: v for k, v in body.items() if k != "metadata"}
     obj["metadata"] = meta
     obj.setdefault("apiVersion", api_version)
     obj.setdefault("kind", kind)
-    return copy.deepcopy(obj)
+    return copy.deepcopy(obj) if private else obj
+
+
+def index_keys(cached: CachedKind, obj: Mapping[str, Any]) -> tuple[IndexKey, ...]:
+    """The keys ``obj`` is found under: its name, and its cluster for the kinds read per cluster."""
+    meta = obj.get("metadata") or {}
+    namespace = str(meta.get("namespace") or "")
+    cluster = cached.cluster_of(obj) if cached.cluster_of else None
+    by_name: IndexKey = ("name", namespace, str(meta.get("name")))
+    return (by_name, ("cluster", namespace, cluster)) if cluster else (by_name,)
 
 
 def index_entries(cached: CachedKind, body: Mapping[str, Any]) -> dict[IndexKey, Manifest]:
     """What the kopf index function of ``cached`` returns for one object."""
-    obj = trimmed(body, cached.api_version, cached.kind)
-    meta = obj["metadata"]
-    namespace = str(meta.get("namespace") or "")
-    entries: dict[IndexKey, Manifest] = {("name", namespace, str(meta.get("name"))): obj}
-    cluster = cached.cluster_of(obj) if cached.cluster_of else None
-    if cluster:
-        entries[("cluster", namespace, cluster)] = obj
-    return entries
+    obj = trimmed(body, cached.api_version, cached.kind, private=False)
+    return dict.fromkeys(index_keys(cached, obj), obj)
 
 
 def version(obj: Mapping[str, Any]) -> int:
@@ -110,13 +117,19 @@ class _Written:
     obj: Manifest
     deleted: bool
     expires: float
+    keys: tuple[IndexKey, ...]  # the index keys it is found under
 
 
 Index = Mapping[IndexKey, Iterable[Manifest]]
 
 
 class Cache:
-    """Reads of the cached kinds, from kopf indices plus the overlay of the operator's writes."""
+    """Reads of the cached kinds, from kopf indices plus the overlay of the operator's writes.
+
+    Objects read per cluster are the cache's own, shared with every reader: read them, never
+    change them (copy first). Copying every pod of a cluster on every pass would cost more than
+    the pass itself when a cluster has thousands of workers.
+    """
 
     def __init__(self, indices: Mapping[str, Index], clock: Callable[[], float] = time.monotonic) -> None:
         missing = [k.index for k in CACHED_KINDS if k.index not in indices]
@@ -124,7 +137,10 @@ class Cache:
             raise RuntimeError(f"kopf did not provide the indices {missing}: are the index handlers registered?")
         self._indices = {k.kind: indices[k.index] for k in CACHED_KINDS}
         self._written: dict[str, dict[str, _Written]] = {k.kind: {} for k in CACHED_KINDS}  # kind -> uid -> entry
+        # kind -> index key -> uids: a read looks only at the overlay entries under its own key.
+        self._written_under: dict[str, dict[IndexKey, set[str]]] = {k.kind: {} for k in CACHED_KINDS}
         self._clock = clock
+        self._swept = clock()
 
     @staticmethod
     def serves(api_version: str, kind: str) -> bool:
@@ -143,11 +159,28 @@ class Cache:
 
     def of_cluster(self, api_version: str, kind: str, namespace: str, cluster: str) -> list[Manifest]:
         """The objects of ``kind`` that belong to the DaskCluster ``cluster`` (pods by label,
-        worker groups by ``spec.cluster``), as private copies."""
+        worker groups by ``spec.cluster``): the cache's own objects, read-only."""
         cached = cached_kind(api_version, kind)
         if cached is None or cached.cluster_of is None:
             raise KeyError(f"{kind} is not cached per cluster")
-        return [copy.deepcopy(o) for o in self._merged(kind, ("cluster", namespace, cluster)) if cached.cluster_of(o) == cluster]
+        return [o for o in self._merged(kind, ("cluster", namespace, cluster)) if cached.cluster_of(o) == cluster]
+
+    def watched(self, objects: Iterable[Mapping[str, Any]]) -> bool:
+        """Whether the watch has delivered each of ``objects`` (written by the operator) in that
+        version or a newer one, or its deletion."""
+        for obj in objects:
+            cached = cached_kind(str(obj.get("apiVersion") or ""), str(obj.get("kind") or ""))
+            if cached is None:
+                continue
+            meta = obj.get("metadata") or {}
+            key: IndexKey = ("name", str(meta.get("namespace") or ""), str(meta.get("name")))
+            index = self._indices[cached.kind]
+            seen = [o for o in (index[key] if key in index else ()) if _uid(o) == _uid(obj)]
+            if seen and version(seen[0]) < version(obj):
+                return False
+            if not seen and _uid(obj) in self._written[cached.kind] and not self._written[cached.kind][_uid(obj)].deleted:
+                return False  # not delivered yet (a deletion the watch delivered forgets the entry)
+        return True
 
     def keys(self, kind: str) -> list[tuple[str, str]]:
         """(namespace, name) of every cached object of ``kind`` (for the periodic resync)."""
@@ -164,14 +197,12 @@ class Cache:
                 watched[_uid(obj)] = obj
         written = self._written[kind]
         now = self._clock()
-        for uid, entry in list(written.items()):
+        for uid in list(self._written_under[kind].get(key, ())):
+            entry = written[uid]
             seen = watched.get(uid)
             if entry.expires < now or (seen is not None and version(seen) >= version(entry.obj)):
-                del written[uid]  # the watch caught up (or the entry is too old to trust)
-                continue
-            if not _matches(entry.obj, key, kind):
-                continue
-            if entry.deleted:
+                self._forget(kind, uid)  # the watch caught up (or the entry is too old to trust)
+            elif entry.deleted:
                 watched.pop(uid, None)
             else:
                 watched[uid] = entry.obj
@@ -185,7 +216,7 @@ class Cache:
         cached = cached_kind(str(obj.get("apiVersion") or ""), kind)
         if cached is None or not _uid(obj):
             return
-        self._written[kind][_uid(obj)] = _Written(trimmed(obj, cached.api_version, kind), False, self._clock() + OVERLAY_TTL)
+        self._remember(cached, trimmed(obj, cached.api_version, kind), deleted=False)
 
     def deleted(self, obj: Mapping[str, Any]) -> None:
         """Record that the operator deleted ``obj`` (identified by kind, namespace, name, uid)."""
@@ -196,22 +227,39 @@ class Cache:
         tombstone = trimmed(obj, cached.api_version, kind)
         # Newer than any version the watch may still deliver before the deletion itself.
         tombstone["metadata"]["resourceVersion"] = str(2**63)
-        self._written[kind][_uid(obj)] = _Written(tombstone, True, self._clock() + OVERLAY_TTL)
+        self._remember(cached, tombstone, deleted=True)
 
     def watched_deletion(self, kind: str, uid: str | None) -> None:
         """The watch delivered the deletion of ``uid``: its overlay entry is no longer needed."""
         if uid and kind in self._written:
-            self._written[kind].pop(uid, None)
+            self._forget(kind, uid)
+
+    def _remember(self, cached: CachedKind, obj: Manifest, deleted: bool) -> None:
+        now = self._clock()
+        if now - self._swept > OVERLAY_TTL:  # entries under keys nobody reads again
+            self._swept = now
+            for kind, written in self._written.items():
+                for uid in [u for u, e in written.items() if e.expires < now]:
+                    self._forget(kind, uid)
+        uid = _uid(obj)
+        self._forget(cached.kind, uid)  # a newer write may sit under other keys (labels changed)
+        keys = index_keys(cached, obj)
+        self._written[cached.kind][uid] = _Written(obj, deleted, now + OVERLAY_TTL, keys)
+        for key in keys:
+            self._written_under[cached.kind].setdefault(key, set()).add(uid)
+
+    def _forget(self, kind: str, uid: str) -> None:
+        entry = self._written[kind].pop(uid, None)
+        if entry is None:
+            return
+        under = self._written_under[kind]
+        for key in entry.keys:
+            uids = under.get(key)
+            if uids is not None:
+                uids.discard(uid)
+                if not uids:
+                    del under[key]
 
     def overlay_size(self) -> int:
         return sum(len(w) for w in self._written.values())
 
-
-def _matches(obj: Manifest, key: IndexKey, kind: str) -> bool:
-    meta = obj["metadata"]
-    if str(meta.get("namespace") or "") != key[1]:
-        return False
-    if key[0] == "name":
-        return meta.get("name") == key[2]
-    cached = next(k for k in CACHED_KINDS if k.kind == kind)
-    return cached.cluster_of is not None and cached.cluster_of(obj) == key[2]

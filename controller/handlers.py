@@ -21,6 +21,7 @@ from . import (
     cache,
     config,
     health,
+    kopf_storage,
     loops,
     names,
     passes,
@@ -51,6 +52,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Lo
     # Without a client-side limit a watch whose connection dies silently (no FIN/RST through a
     # proxy or NAT) would hang forever and the operator would stop seeing changes.
     settings.watching.client_timeout = 330
+    settings.persistence.diffbase_storage = kopf_storage.NoDiffBase()  # no on.create/update handlers
     # Only the operator's own children, filtered by the API server: a busy namespace's other
     # pods cost neither traffic nor memory.
     for kind in ("pods", "services", "deployments"):
@@ -83,40 +85,42 @@ async def cleanup(memo: Any, logger: logging.Logger | logging.LoggerAdapter[Any]
 
 
 # --- the watch-fed caches ------------------------------------------------------------------------
+# ``async def`` although they do no I/O: kopf runs plain functions in a thread pool, and a hop to a
+# thread and back for every watch event costs more than the function itself.
 
 
 @kopf.index(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
-def dask_clusters(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def dask_clusters(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return cache.index_entries(KINDS["dask_clusters"], body)
 
 
 @kopf.index(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
-def dask_worker_groups(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def dask_worker_groups(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return cache.index_entries(KINDS["dask_worker_groups"], body)
 
 
 @kopf.index(names.GROUP, names.VERSION, names.JOB_PLURAL)
-def dask_jobs(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def dask_jobs(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return cache.index_entries(KINDS["dask_jobs"], body)
 
 
 @kopf.index(names.GROUP, names.VERSION, names.AUTOSCALER_PLURAL)
-def dask_autoscalers(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def dask_autoscalers(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return cache.index_entries(KINDS["dask_autoscalers"], body)
 
 
 @kopf.index("v1", "pods", labels=MANAGED)
-def dask_pods(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def dask_pods(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return cache.index_entries(KINDS["dask_pods"], body)
 
 
 @kopf.index("v1", "services", labels=MANAGED)
-def dask_services(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def dask_services(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return cache.index_entries(KINDS["dask_services"], body)
 
 
 @kopf.index("apps", "v1", "deployments", labels=MANAGED)
-def dask_deployments(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def dask_deployments(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return cache.index_entries(KINDS["dask_deployments"], body)
 
 

@@ -13,7 +13,10 @@ in three flavours, and the plugin manager enforces the sync/async rule at start-
 
 Objects passed to hooks are the Kubernetes objects as dicts (``metadata``, ``spec``, ``status``),
 after ``dask_cluster_defaults`` for clusters. Hooks must not call the Kubernetes API or a Dask
-scheduler: the core does all I/O (``kube.py``, ``scheduler_api.py``).
+scheduler: the core does all I/O (``kube.py``, ``scheduler_api.py``). Observed objects (pods,
+worker groups, a Deployment or Service as the API server has them) come from the operator's
+watch cache and are shared with it: read them, never change them (copy first). Only the
+manifest a builder is handed to modify is the plugin's to change.
 
 Components (``component`` arguments) are the values of the ``dask.org/component`` label:
 ``scheduler`` (the scheduler Deployment and Service), ``workergroup``, ``worker`` and, for manifests

@@ -145,3 +145,42 @@ def test_kinds_not_watched_are_ignored_and_missing_indices_fail_loudly(setup: An
     assert not cache.Cache.serves("v1", "Secret") and cache.Cache.serves("v1", "Pod")
     with pytest.raises(RuntimeError, match="dask_pods"):
         cache.Cache({"dask_clusters": {}})
+
+
+def test_reads_per_cluster_share_the_cache_objects_instead_of_copying_them() -> None:
+    kind = cache.cached_kind("v1", "Pod")
+    assert kind is not None
+    indices: dict[str, Any] = {k.index: {} for k in cache.CACHED_KINDS}
+    indices[kind.index] = {key: [obj] for key, obj in cache.index_entries(kind, pod("w1", 5)).items()}
+    c = cache.Cache(indices)
+    first, second = c.of_cluster("v1", "Pod", "ns", "c"), c.of_cluster("v1", "Pod", "ns", "c")
+    assert first[0] is second[0], "thousands of pods per pass: copies would cost more than the pass"
+
+
+def test_a_rewrite_under_another_cluster_moves_the_overlay_entry(setup: Any) -> None:
+    _, c, _ = setup
+    c.wrote(pod("w1", 5, cluster="c"))
+    c.wrote(pod("w1", 6, cluster="d"))
+    assert c.of_cluster("v1", "Pod", "ns", "c") == []
+    assert [p["metadata"]["resourceVersion"] for p in c.of_cluster("v1", "Pod", "ns", "d")] == ["6"]
+    assert c.overlay_size() == 1
+
+
+def test_expired_entries_nobody_reads_are_swept_by_a_later_write(setup: Any) -> None:
+    _, c, now = setup
+    c.wrote(pod("w3", 9, cluster="gone"))
+    now[0] += cache.OVERLAY_TTL + 1
+    c.wrote(pod("w4", 10))
+    assert c.overlay_size() == 1
+
+
+def test_watched_tells_whether_the_watch_delivered_the_operators_writes(setup: Any) -> None:
+    watched, c, _ = setup
+    created = pod("w1", 7)
+    c.wrote(created)
+    assert not c.watched([created]), "written, not delivered yet"
+    watched.deliver(pod("w1", 6))
+    assert not c.watched([created]), "an older version is not the write"
+    watched.deliver(pod("w1", 8))
+    assert c.watched([created])
+    assert c.watched([]) and c.watched([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}])
