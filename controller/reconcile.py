@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from . import children, config, labels, names, scheduler_backoff
+from . import children, config, labels, names, scheduler_backoff, watch_pace
 from . import status as st
 from .desired import (
     defaulted_cluster,
@@ -631,6 +631,7 @@ async def _create_workers(rt: Runtime, group: Manifest, build_pod: Any, count: i
     failures: list[str] = []
     rejected: str | None = None
     remaining = count
+    unseen: list[Manifest] = []  # the previous batch, until the watch delivers it
     while remaining > 0:
         batch = min(batch_size, remaining)
         pods = [build_pod(names.worker_pod_name(group["metadata"]["name"])) for _ in range(batch)]
@@ -647,6 +648,9 @@ async def _create_workers(rt: Runtime, group: Manifest, build_pod: Any, count: i
             break
         if remaining > 0 and delay:
             await asyncio.sleep(delay)
+        if remaining > 0:
+            await watch_pace.until_watched(rt.cache, unseen)
+            unseen = [r for r in results if not isinstance(r, BaseException)]
         if remaining > 0:
             remaining = min(remaining, _still_missing(rt, group, desired_hash))
     if created:
