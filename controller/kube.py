@@ -7,6 +7,7 @@ manager ``dask-operator`` (idempotent create-or-update); status and metadata use
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
@@ -16,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -70,6 +72,19 @@ def rejection(exc: BaseException) -> str | None:
         return str(json.loads(exc.body or "{}").get("message") or exc.reason)
     except (ValueError, AttributeError):
         return str(exc.reason)
+
+
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def transient_failure(exc: BaseException) -> str | None:
+    """What went wrong, if ``exc`` is an API server failure that a later attempt may not meet
+    (overload, a timeout, an unreachable server): retried with back-off, not a bug."""
+    if isinstance(exc, ApiException) and exc.status in TRANSIENT_STATUSES:
+        return f"the API server answered {exc.status} {exc.reason}"
+    if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ServerTimeoutError, asyncio.TimeoutError, ConnectionError)):
+        return f"the API server could not be reached ({type(exc).__name__}: {exc})"
+    return None
 
 
 def owner_reference(owner: Manifest, controller: bool = True) -> dict[str, Any]:
