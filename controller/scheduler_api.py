@@ -84,6 +84,11 @@ class SchedulerAPI:
                 return await http()
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, OSError) as exc:
                 errors.append(f"HTTP {endpoint.http}: {type(exc).__name__}: {exc}")
+                if isinstance(exc, asyncio.TimeoutError):
+                    # Nothing answered on that host in ``timeout`` seconds: the RPC port of the
+                    # same host would only make the caller wait as long again. A refusal or an
+                    # error answer (dashboard off, routes disabled, an old image) does fall back.
+                    raise SchedulerUnreachable(f"{what}: " + "; ".join(errors)) from exc
         if endpoint.rpc:
             try:
                 return await rpc_call()
