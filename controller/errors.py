@@ -41,3 +41,8 @@ class Rejected(DaskOperatorError):
 
 class ShuttingDown(DaskOperatorError):
     """The operator is stopping: a pass that had not started yet is skipped."""
+
+
+class OwnerGone(DaskOperatorError):
+    """The object a pass was about to create children for no longer exists on the API server,
+    although the cache still holds it (its deletion event has not arrived yet). Nothing to do."""

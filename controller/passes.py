@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable
 
 from . import config, names, pass_gate, reconcile, reconcile_job
 from . import status as st
-from .errors import BuildError, Rejected, RetryLater, ShuttingDown
+from .errors import BuildError, OwnerGone, Rejected, RetryLater, ShuttingDown
+from .kube import transient_failure
 from .runtime import Runtime
 from .status_io import write_status
 
@@ -65,6 +66,9 @@ async def run(rt: Runtime, kind: str, namespace: str, name: str) -> None:
         await _clear_failure(rt, kind, namespace, name)
     except ShuttingDown:
         return
+    except OwnerGone as exc:  # its deletion event is on the way and ends the story
+        logger.info("%s %s/%s: %s", kind, namespace, name, exc)
+        return
     except RetryLater as exc:
         logger.info("%s %s/%s: %s (again in %.0f s)", kind, namespace, name, exc, exc.delay)
         later = exc.delay
@@ -77,8 +81,14 @@ async def run(rt: Runtime, kind: str, namespace: str, name: str) -> None:
     except Exception as exc:  # noqa: BLE001 - reported on the object; retried, never a storm
         later = min(MAX_ERROR_RETRY, rt.errors.get(key, FIRST_ERROR_RETRY / 2) * 2)
         rt.errors[key] = later
-        logger.exception("%s %s/%s: pass failed; retrying in %.0f s", kind, namespace, name, later)
-        await _report_failure(rt, kind, namespace, name, f"{type(exc).__name__}: {exc}"[:1000], later)
+        why = transient_failure(exc)
+        if why is None:
+            logger.exception("%s %s/%s: pass failed; retrying in %.0f s", kind, namespace, name, later)
+            await _report_failure(rt, kind, namespace, name, f"{type(exc).__name__}: {exc}"[:1000], later)
+        else:  # an overloaded or restarting API server: no traceback, and the object hears of it
+            logger.warning("%s %s/%s: %s; retrying in %.0f s", kind, namespace, name, why, later)
+            if later > FIRST_ERROR_RETRY:  # from the second failure in a row, not for one blip
+                await _report_failure(rt, kind, namespace, name, why, later)
     if later is not None:
         request(rt, kind, namespace, name, delay=max(DEBOUNCE, later))
 

@@ -24,7 +24,7 @@ from .desired import (
     desired_resources,
     desired_worker_pod,
 )
-from .errors import BuildError, Rejected, RetryLater, SchedulerUnreachable
+from .errors import BuildError, OwnerGone, Rejected, RetryLater, SchedulerUnreachable
 from .kube import is_owned_by, owner_reference, rejection
 from .planning import (
     CREATE,
@@ -92,6 +92,8 @@ async def _ensure_child(rt: Runtime, owner: Manifest, desired: Manifest, *, forc
     if plan.action == PATCH_METADATA:
         patched = await rt.kube.patch(desired["apiVersion"], kind, meta["namespace"], meta["name"], {"metadata": plan.metadata})
         return patched or current or desired
+    if plan.action == CREATE and owner.get("status"):
+        await _ensure_owners_exist(rt, owner)  # a child missing from an older object: deleted with it?
     try:
         live = await _apply(rt, desired)
     except ApiException as exc:
@@ -107,6 +109,20 @@ async def _ensure_child(rt: Runtime, owner: Manifest, desired: Manifest, *, forc
     await rt.kube.event(owner, event[0], f"{event[1]}{kind}", event[2])
     logger.info("%s: %s %s", _ref(owner), plan.action, _ref(desired))
     return live
+
+
+async def _ensure_owners_exist(rt: Runtime, *owners: Manifest) -> None:
+    """Raise OwnerGone unless every one of ``owners`` still exists on the API server.
+
+    Before re-creating what went missing: after a deletion, the watches deliver the children's
+    deletions and their owner's in no fixed order, and a pass that read the owner from the cache
+    would create its children again for the garbage collector to delete (one GET per owner, and
+    only when something is about to be created).
+    """
+    found = await asyncio.gather(*(rt.kube.get(o["apiVersion"], o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in owners))
+    for owner, live in zip(owners, found, strict=True):
+        if live is None or live["metadata"].get("uid") != owner["metadata"].get("uid") or st.is_terminating(live):
+            raise OwnerGone(f"{owner['kind']} {owner['metadata']['name']} was deleted; not creating its children")
 
 
 # --- DaskCluster ----------------------------------------------------------------------------------
@@ -451,10 +467,7 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         await rt.kube.event(group, "Warning", problem[0], problem[1])
 
     uids = {p["metadata"]["name"]: p["metadata"].get("uid") for p in pods}
-    deleted: list[str] = []
-    for pod_name in plan.delete:
-        if await rt.kube.delete("v1", "Pod", namespace, pod_name, uid=uids.get(pod_name)):
-            deleted.append(pod_name)
+    deleted = await _delete_pods(rt, namespace, plan.delete, uids)
     if deleted:
         gone = [n for n in deleted if n in finished]
         if gone:
@@ -483,6 +496,8 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
             await rt.kube.patch("v1", "Pod", namespace, pod["metadata"]["name"], {"metadata": changes})
 
     rejected: str | None = None
+    if plan.create:
+        await _ensure_owners_exist(rt, group, cluster_body)
     try:
         created = await _create_workers(rt, group, build_pod, plan.create, desired_hash)
     except Rejected as exc:
@@ -511,9 +526,7 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
             await rt.notify("dask_scheduler_unreachable", cluster=cluster, call="retire_workers", error=str(exc))
             if config.as_bool(config.get("scale-down.allow-unsafe-fallback")):
                 newest = sorted(plan.candidates, key=lambda p: p.created, reverse=True)[: plan.retire]
-                for pod_info in newest:
-                    if await rt.kube.delete("v1", "Pod", namespace, pod_info.name, uid=pod_info.uid):
-                        deleted.append(pod_info.name)
+                deleted += await _delete_pods(rt, namespace, [p.name for p in newest], {p.name: p.uid for p in newest})
                 await rt.kube.event(
                     group, "Warning", "UnsafeScaleDown",
                     f"scheduler unreachable ({exc}); deleted the newest workers {[p.name for p in newest]} "
@@ -709,8 +722,15 @@ async def _retire_workers(
             )
         if retired:
             await rt.kube.event(group, "Normal", "RetiredWorkers", f"Retired {len(retired)} worker(s) through the scheduler: {', '.join(retired)}")
-    deleted = []
-    for pod_name in unconnected + retired:
-        if await rt.kube.delete("v1", "Pod", namespace, pod_name, uid=uids.get(pod_name)):
-            deleted.append(pod_name)
-    return retired, deleted
+    return retired, await _delete_pods(rt, namespace, unconnected + retired, uids)
+
+
+async def _delete_pods(rt: Runtime, namespace: str, pod_names: list[str], uids: dict[str, str | None]) -> list[str]:
+    """Delete pods ``worker-allocation.batch-size`` at a time; the names of those deleted."""
+    deleted: list[str] = []
+    size = config.worker_batch_size()
+    for start in range(0, len(pod_names), size):
+        batch = pod_names[start : start + size]
+        results = await asyncio.gather(*(rt.kube.delete("v1", "Pod", namespace, n, uid=uids.get(n)) for n in batch))
+        deleted += [n for n, done in zip(batch, results, strict=True) if done]
+    return deleted
