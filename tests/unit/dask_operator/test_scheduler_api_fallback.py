@@ -26,31 +26,29 @@ async def _silent_server() -> tuple[asyncio.base_events.Server, int]:
     return server, int(server.sockets[0].getsockname()[1])
 
 
+async def _unreachable(call: str, endpoint: SchedulerEndpoint) -> str:
+    api = SchedulerAPI(timeout=0.3)
+    try:
+        with pytest.raises(SchedulerUnreachable) as info:
+            await getattr(api, call)(endpoint)
+    finally:
+        await api.close()
+    return str(info.value)
+
+
 def test_an_http_timeout_does_not_wait_for_the_rpc_as_well() -> None:
     async def main() -> str:
         server, port = await _silent_server()
-        api = SchedulerAPI(timeout=0.3)
         try:
-            with pytest.raises(SchedulerUnreachable) as info:
-                await api.get_workers(SchedulerEndpoint(f"http://127.0.0.1:{port}", f"tcp://127.0.0.1:{port}"))
+            return await _unreachable("get_workers", SchedulerEndpoint(f"http://127.0.0.1:{port}", f"tcp://127.0.0.1:{port}"))
         finally:
-            await api.close()
             server.close()
-        return str(info.value)
 
     message = asyncio.run(main())
     assert "HTTP" in message and "RPC" not in message
 
 
 def test_a_refused_http_port_falls_back_to_the_rpc() -> None:
-    async def main() -> str:
-        api = SchedulerAPI(timeout=0.3)
-        try:
-            with pytest.raises(SchedulerUnreachable) as info:
-                await api.adaptive_target(SchedulerEndpoint(f"http://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}"))
-        finally:
-            await api.close()
-        return str(info.value)
-
-    message = asyncio.run(main())
+    endpoint = SchedulerEndpoint(f"http://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}")
+    message = asyncio.run(_unreachable("adaptive_target", endpoint))
     assert "HTTP" in message and "RPC" in message, "the dashboard may be off while the scheduler's RPC answers"
