@@ -171,8 +171,9 @@ async def job_event(type: str | None, namespace: str | None, name: str, uid: str
 
 
 @kopf.on.event("v1", "pods", labels=MANAGED)
-async def pod_event(type: str | None, namespace: str | None, labels: kopf.Labels, uid: str | None, memo: Any, **_: Any) -> None:
+async def pod_event(type: str | None, body: kopf.Body, namespace: str | None, labels: kopf.Labels, uid: str | None, memo: Any, **_: Any) -> None:
     rt: Runtime = memo.runtime
+    health.TRACKER.observe("Pod", dict(body), type)  # here, not in watch_delivered: pods are the bulk
     ns, cluster = str(namespace), labels.get(names.LABEL_CLUSTER)
     if type == "DELETED":
         rt.cache.watched_deletion("Pod", uid)
@@ -240,7 +241,6 @@ async def autoscaler_event(type: str | None, namespace: str | None, name: str, u
 @kopf.on.event(names.GROUP, names.VERSION, names.WORKER_GROUP_PLURAL)
 @kopf.on.event(names.GROUP, names.VERSION, names.JOB_PLURAL)
 @kopf.on.event(names.GROUP, names.VERSION, names.AUTOSCALER_PLURAL)
-@kopf.on.event("v1", "pods", labels=MANAGED)
 async def watch_delivered(body: kopf.Body, type: str | None, resource: kopf.Resource, **_: Any) -> None:
     health.TRACKER.observe(resource.kind or resource.plural, dict(body), type)
 
