@@ -12,6 +12,7 @@ plugins use them for what only takes effect when a pod is created (sidecar injec
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -116,14 +117,20 @@ def record_managed_metadata(manifest: dict[str, Any]) -> None:
     annotations[names.ANNOTATION_MANAGED_METADATA] = json.dumps(managed, separators=(",", ":"))
 
 
-def managed_keys(current: Mapping[str, Any], part: str) -> set[str]:
+def managed_keys(current: Mapping[str, Any], part: str) -> frozenset[str]:
     """The ``part`` ("labels" or "annotations") keys the operator last set on ``current``."""
     record = (current.get("metadata", {}).get("annotations") or {}).get(names.ANNOTATION_MANAGED_METADATA)
+    return _parsed_record(record, part) if isinstance(record, str) else frozenset()
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_record(record: str, part: str) -> frozenset[str]:
+    # Every worker of a group carries the same record, and every pass reads every worker's.
     try:
-        keys = json.loads(record)[part] if record else []
+        keys = json.loads(record)[part]
     except (ValueError, KeyError, TypeError):
-        return set()  # a hand-edited record: remove nothing rather than guess
-    return {k for k in keys if isinstance(k, str)}
+        return frozenset()  # a hand-edited record: remove nothing rather than guess
+    return frozenset(k for k in keys if isinstance(k, str)) if isinstance(keys, list) else frozenset()
 
 
 def metadata_changes(desired: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, dict[str, str | None]]:

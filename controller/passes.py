@@ -28,6 +28,8 @@ Pass = Callable[[Runtime, str, str], Awaitable[float | None]]
 
 FAILED = "ReconcileFailed"  # condition: True while passes of the object fail unexpectedly
 DEBOUNCE = 0.2  # seconds: events of one object within this window share a pass
+PODS_PER_DEBOUNCE = 200  # a pass reading more pods waits proportionally longer (debounce())
+MAX_DEBOUNCE = 2.0
 BUILD_ERROR_RETRY = 60.0  # a plugin failing to build a manifest rarely fixes itself quickly
 FIRST_ERROR_RETRY = 5.0
 MAX_ERROR_RETRY = 300.0
@@ -51,10 +53,25 @@ PASSES: dict[str, Pass] = {
 
 
 def request(rt: Runtime, kind: str, namespace: str, name: str, delay: float = DEBOUNCE) -> None:
-    """Run a pass of ``kind`` ``namespace/name`` in ``delay`` seconds (or sooner, if asked)."""
+    """Run a pass of ``kind`` ``namespace/name`` in ``delay`` seconds (or sooner, if asked).
+    A change of an object with many pods waits longer: see :func:`debounce`."""
     if rt.closing:
         return
-    rt.poke((kind, namespace, name), pass_gate.gated(rt, kind, namespace, name, lambda: run(rt, kind, namespace, name), changed=delay <= DEBOUNCE), delay)
+    changed = delay <= DEBOUNCE  # a watch event, not a retry the pass asked for
+    if changed:
+        delay = debounce(rt.pods_read.get((kind, namespace, name), 0))
+    rt.poke((kind, namespace, name), pass_gate.gated(rt, kind, namespace, name, lambda: run(rt, kind, namespace, name), changed=changed), delay)
+
+
+def debounce(pods: int) -> float:
+    """How long events of an object are gathered into one pass, for a pass that reads ``pods``.
+
+    A pass reads every pod of its cluster or group, and while pods change each of their events
+    asks for another pass. So the wait grows with the pods (0.2 s up to 200 pods, 1 s at 1,000,
+    at most :data:`MAX_DEBOUNCE`): a cluster with thousands of workers costs at most about a
+    thousand pod reads a second, and cannot crowd out the passes of small clusters.
+    """
+    return min(MAX_DEBOUNCE, DEBOUNCE * max(1.0, pods / PODS_PER_DEBOUNCE))
 
 
 async def run(rt: Runtime, kind: str, namespace: str, name: str) -> None:

@@ -189,6 +189,7 @@ async def _reconcile_cluster(rt: Runtime, body: Manifest) -> None:
     address, deployment, service, group = desired.scheduler_address, desired.deployment, desired.service, desired.default_group
     group_name = group["metadata"]["name"]
     pods = rt.cache.of_cluster("v1", "Pod", namespace, name)
+    rt.pods_read[(names.CLUSTER_KIND, namespace, name)] = len(pods)
     current_workers = [
         p for p in pods
         if (p["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == names.COMPONENT_WORKER and not st.is_terminating(p)
@@ -449,6 +450,7 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
         {names.LABEL_CLUSTER: cluster_name, names.LABEL_COMPONENT: names.COMPONENT_WORKER, names.LABEL_WORKER_GROUP: name}
     )
     pods = _group_pods(rt, group)
+    rt.pods_read[(names.WORKER_GROUP_KIND, namespace, name)] = len(pods)
     crashing = _crash_looping(pods)
     active = [p for p in pods if st.pod_is_active(p) and p["metadata"]["name"] not in crashing]
     # Crash-looping workers hold no data; replaced like finished ones, under a fresh name (the

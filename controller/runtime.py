@@ -39,6 +39,7 @@ class Runtime:
         self.errors: dict[Key, float] = {}  # last retry delay of passes that failed unexpectedly
         self.applied_spec: dict[str, str] = {}  # uid -> hash of the live spec after our last apply
         self.failures: dict[Key, list[float]] = {}  # finished worker pods replaced, per group
+        self.pods_read: dict[Key, int] = {}  # pods the last pass of a cluster or group read
         self.closing = False
         self._active = 0
         self._idle = asyncio.Event()
@@ -86,13 +87,14 @@ class Runtime:
             self.backoff.pop(key, None)
             self.errors.pop(key, None)
             self.failures.pop(key, None)
+            self.pods_read.pop(key, None)
         if uid is not None:
             self.warned.pop(uid, None)
             self.applied_spec.pop(uid, None)
 
     def remembered(self) -> int:
         """How many per-object entries the runtime holds (for tests and debugging)."""
-        return len(self._locks) + len(self.backoff) + len(self.errors) + len(self.failures) + len(self.warned) + len(self.applied_spec)
+        return len(self._locks) + len(self.backoff) + len(self.errors) + len(self.failures) + len(self.pods_read) + len(self.warned) + len(self.applied_spec)
 
     def lock(self, kind: str, namespace: str, name: str) -> asyncio.Lock:
         """One pass at a time per object: periodic loops, change handlers and pokes may overlap."""
