@@ -141,6 +141,7 @@ class Cache:
         self._written_under: dict[str, dict[IndexKey, set[str]]] = {k.kind: {} for k in CACHED_KINDS}
         self._clock = clock
         self._swept = clock()
+        self._lost: dict[tuple[str, str], float] = {}  # (namespace, cluster) -> when a child's deletion arrived
 
     @staticmethod
     def serves(api_version: str, kind: str) -> bool:
@@ -233,6 +234,22 @@ class Cache:
         """The watch delivered the deletion of ``uid``: its overlay entry is no longer needed."""
         if uid and kind in self._written:
             self._forget(kind, uid)
+
+    def child_deleted(self, namespace: str, cluster: str) -> None:
+        """The watch delivered the deletion of an object of DaskCluster ``cluster``."""
+        self._lost[(namespace, cluster)] = self._clock() + OVERLAY_TTL
+        if len(self._lost) > 1000:  # after a bulk delete: keep what is recent
+            now = self._clock()
+            self._lost = {k: t for k, t in self._lost.items() if t >= now}
+
+    def lost_children(self, namespace: str, cluster: str) -> bool:
+        """Whether an object of ``cluster`` was deleted in the last :data:`OVERLAY_TTL` seconds:
+        then the cluster itself may be gone although its deletion has not arrived yet."""
+        until = self._lost.get((namespace, cluster))
+        if until is not None and until < self._clock():
+            del self._lost[(namespace, cluster)]
+            return False
+        return until is not None
 
     def _remember(self, cached: CachedKind, obj: Manifest, deleted: bool) -> None:
         now = self._clock()

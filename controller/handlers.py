@@ -156,6 +156,8 @@ async def worker_group_event(type: str | None, spec: kopf.Spec, meta: kopf.Meta,
     if type == "DELETED":
         rt.cache.watched_deletion(names.WORKER_GROUP_KIND, uid)
         rt.forget((names.WORKER_GROUP_KIND, ns, name), uid)
+        for cluster in clusters:
+            rt.cache.child_deleted(ns, cluster)
         return
     passes.request(rt, names.WORKER_GROUP_KIND, ns, name)
 
@@ -179,6 +181,8 @@ async def pod_event(type: str | None, body: kopf.Body, namespace: str | None, la
         rt.cache.watched_deletion("Pod", uid)
     if not cluster:
         return
+    if type == "DELETED":
+        rt.cache.child_deleted(ns, cluster)
     component = labels.get(names.LABEL_COMPONENT)
     if component == names.COMPONENT_JOB_RUNNER:
         passes.request(rt, names.JOB_KIND, ns, cluster)  # a job's cluster is named after it
@@ -195,6 +199,8 @@ async def scheduler_child_event(type: str | None, namespace: str | None, labels:
     if type == "DELETED":
         rt.cache.watched_deletion(str(resource.kind), uid)
         rt.forget(uid=uid)
+        if labels.get(names.LABEL_CLUSTER):
+            rt.cache.child_deleted(str(namespace), labels[names.LABEL_CLUSTER])
     if labels.get(names.LABEL_CLUSTER):
         passes.request(rt, names.CLUSTER_KIND, str(namespace), labels[names.LABEL_CLUSTER])
 

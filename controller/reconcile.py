@@ -92,8 +92,9 @@ async def _ensure_child(rt: Runtime, owner: Manifest, desired: Manifest, *, forc
     if plan.action == PATCH_METADATA:
         patched = await rt.kube.patch(desired["apiVersion"], kind, meta["namespace"], meta["name"], {"metadata": plan.metadata})
         return patched or current or desired
-    if plan.action == CREATE and owner.get("status"):
-        await _ensure_owners_exist(rt, owner)  # a child missing from an older object: deleted with it?
+    cluster_name = (meta.get("labels") or {}).get(names.LABEL_CLUSTER)
+    if plan.action == CREATE and cluster_name and rt.cache.lost_children(meta["namespace"], cluster_name):
+        await _ensure_owners_exist(rt, owner)  # re-creating what was just deleted: with its owner?
     try:
         live = await _apply(rt, desired)
     except ApiException as exc:
@@ -114,10 +115,10 @@ async def _ensure_child(rt: Runtime, owner: Manifest, desired: Manifest, *, forc
 async def _ensure_owners_exist(rt: Runtime, *owners: Manifest) -> None:
     """Raise OwnerGone unless every one of ``owners`` still exists on the API server.
 
-    Before re-creating what went missing: after a deletion, the watches deliver the children's
-    deletions and their owner's in no fixed order, and a pass that read the owner from the cache
-    would create its children again for the garbage collector to delete (one GET per owner, and
-    only when something is about to be created).
+    Before creating children of a cluster that lost some in the last half minute: after a
+    deletion, the watches deliver the children's deletions and their owner's in no fixed order,
+    and a pass that read the owner from the cache would create its children again for the
+    garbage collector to delete. One GET per owner, only then.
     """
     found = await asyncio.gather(*(rt.kube.get(o["apiVersion"], o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in owners))
     for owner, live in zip(owners, found, strict=True):
@@ -498,7 +499,7 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
             await rt.kube.patch("v1", "Pod", namespace, pod["metadata"]["name"], {"metadata": changes})
 
     rejected: str | None = None
-    if plan.create:
+    if plan.create and rt.cache.lost_children(namespace, cluster_name):
         await _ensure_owners_exist(rt, group, cluster_body)
     try:
         created = await _create_workers(rt, group, build_pod, plan.create, desired_hash)

@@ -184,3 +184,12 @@ def test_watched_tells_whether_the_watch_delivered_the_operators_writes(setup: A
     watched.deliver(pod("w1", 8))
     assert c.watched([created])
     assert c.watched([]) and c.watched([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}])
+
+
+def test_a_cluster_that_lost_children_is_remembered_for_the_overlay_ttl(setup: Any) -> None:
+    _, c, now = setup
+    assert not c.lost_children("ns", "c")
+    c.child_deleted("ns", "c")
+    assert c.lost_children("ns", "c") and not c.lost_children("ns", "other")
+    now[0] += cache.OVERLAY_TTL + 1
+    assert not c.lost_children("ns", "c")
