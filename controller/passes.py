@@ -60,7 +60,7 @@ def request(rt: Runtime, kind: str, namespace: str, name: str, delay: float = DE
     changed = delay <= DEBOUNCE  # a watch event, not a retry the pass asked for
     if changed:
         delay = debounce(rt.pods_read.get((kind, namespace, name), 0))
-    rt.poke((kind, namespace, name), pass_gate.gated(rt, kind, namespace, name, lambda: run(rt, kind, namespace, name), changed=changed), delay)
+    rt.poke((kind, namespace, name), pass_gate.gated(rt, kind, namespace, name, lambda: run(rt, kind, namespace, name, changed=changed), changed=changed), delay)
 
 
 def debounce(pods: int) -> float:
@@ -74,8 +74,13 @@ def debounce(pods: int) -> float:
     return min(MAX_DEBOUNCE, DEBOUNCE * max(1.0, pods / PODS_PER_DEBOUNCE))
 
 
-async def run(rt: Runtime, kind: str, namespace: str, name: str) -> None:
-    """One pass, then schedule the next one if the pass asks for it or failed."""
+async def run(rt: Runtime, kind: str, namespace: str, name: str, *, changed: bool = False) -> None:
+    """One pass, then schedule the next one if the pass asks for it or failed.
+
+    ``changed``: the pass was asked for by a watch event rather than by a scheduled retry. If
+    it fails as well, the retry delay stays as it was: only scheduled retries double it. (The
+    failure report itself changes the object, and that event must not run the pass again and
+    again, each time doubling the delay, until the next try is minutes away.)"""
     key = (kind, namespace, name)
     try:
         later = await PASSES[kind](rt, namespace, name)
@@ -96,8 +101,11 @@ async def run(rt: Runtime, kind: str, namespace: str, name: str) -> None:
         logger.warning("%s %s/%s: %s", kind, namespace, name, exc)
         later = BUILD_ERROR_RETRY
     except Exception as exc:  # noqa: BLE001 - reported on the object; retried, never a storm
-        later = min(MAX_ERROR_RETRY, rt.errors.get(key, FIRST_ERROR_RETRY / 2) * 2)
-        rt.errors[key] = later
+        if changed and key in rt.errors:
+            later = rt.errors[key]
+        else:
+            later = min(MAX_ERROR_RETRY, rt.errors.get(key, FIRST_ERROR_RETRY / 2) * 2)
+            rt.errors[key] = later
         why = transient_failure(exc)
         if why is None:
             logger.exception("%s %s/%s: pass failed; retrying in %.0f s", kind, namespace, name, later)
