@@ -77,7 +77,7 @@ def _wait(what: str, check: Callable[[], bool], timeout: float, lay: rc.Layout,
 
 def _tail(lay: rc.Layout, component: str, lines: int = 30) -> str:
     try:
-        text = lay.path("logs", f"{component}.log").read_text(errors="replace")
+        text = lay.path("logs", f"{PID_PREFIX}{component}.log").read_text(errors="replace")
     except OSError:
         return "(no log)"
     return "\n".join(text.splitlines()[-lines:])
@@ -121,8 +121,8 @@ def start(cfg: ClusterConfig) -> None:
     _wait("containerd's socket", lambda: _connects_unix(lay.containerd_socket), 30, lay, "containerd")
     _spawn(lay, "kubelet", _in_netns(
         lay, cfg.binary("kubelet"), f"--config={lay.path('kubelet.yaml')}",
-        f"--kubeconfig={lay.path('kubelet.kubeconfig')}", f"--root-dir={lay.path('kubelet')}",
-        f"--cert-dir={lay.path('kubelet', 'pki')}", f"--hostname-override={rc.NODE_NAME}",
+        f"--kubeconfig={lay.path('kubelet.kubeconfig')}", f"--root-dir={lay.kubelet_root}",
+        f"--cert-dir={lay.kubelet_root / 'pki'}", f"--hostname-override={rc.NODE_NAME}",
         f"--node-ip={lay.node_ip}", "--v=1"))
     _spawn(lay, "kube-proxy", _in_netns(lay, cfg.binary("kube-proxy"), f"--config={lay.path('kube-proxy.yaml')}", "--v=1"))
     _kubectl(cfg, "apply", "-f", "-", input=json.dumps(rc.kubernetes_endpoints(BRIDGE_IP, cfg.ports.apiserver)))
@@ -148,9 +148,10 @@ def _connects_unix(path: Path) -> bool:
 
 
 def _write_files(cfg: ClusterConfig, lay: rc.Layout, storage: Path) -> None:
-    for sub in ("run", "logs", "kubelet/pki", "cni/net.d", "pod-logs"):
+    for sub in ("run", "logs", "cni/net.d", "pod-logs"):
         lay.path(*sub.split("/")).mkdir(parents=True, exist_ok=True)
-    lay.run.mkdir(parents=True, exist_ok=True)
+    for d in (lay.run, lay.kubelet_root / "pki"):
+        d.mkdir(parents=True, exist_ok=True)
     lay.path("containerd.toml").write_text(rc.containerd_toml(lay))
     for registry in rc.MIRRORED_REGISTRIES:
         d = lay.path("certs.d", registry)
@@ -242,7 +243,7 @@ def stop(state: Path, instance: int, quiet: bool = False) -> list[str]:
     for component in ("containerd", "registry", "apiserver-forward"):
         if procs.stop(run, PID_PREFIX + component, timeout=10):
             done.append(f"stopped {component}")
-    for mount in _mounts_under(lay.state, lay.run):
+    for mount in _mounts_under(lay.state, lay.run, lay.lib):
         subprocess.run(["umount", "-l", mount], capture_output=True)
         done.append(f"unmounted {mount}")
     if network.link_exists(lay.host_veth):
@@ -253,8 +254,9 @@ def stop(state: Path, instance: int, quiet: bool = False) -> list[str]:
         done.append(f"removed network namespace {lay.netns}")
     done += _remove_cgroups(lay)
     done += _restore_host_state(lay)
-    shutil.rmtree(lay.run, ignore_errors=True)
-    for sub in ("containerd", "kubelet", "pod-logs", "cni", "run"):
+    for d in (lay.run, lay.lib):
+        shutil.rmtree(d, ignore_errors=True)
+    for sub in ("pod-logs", "cni", "run"):
         shutil.rmtree(lay.path(sub), ignore_errors=True)
     return done
 
@@ -349,18 +351,3 @@ def pids(cfg: ClusterConfig) -> dict[str, int | None]:
     run = layout(cfg).path("run")
     return {c: procs.read_pid(run, PID_PREFIX + c) for c in COMPONENTS}
 
-
-def leftovers(instance: int, state: Path) -> list[str]:
-    """What of this instance's real node exists on the host (for tests of `down`)."""
-    lay = layout(state, instance)
-    found = []
-    if lay.netns in network.ip("netns", "list", check=False).stdout.split():
-        found.append(f"netns {lay.netns}")
-    if network.link_exists(lay.host_veth):
-        found.append(f"link {lay.host_veth}")
-    found += [f"cgroup {d}" for d in _cgroup_dirs(lay)]
-    found += [f"mount {m}" for m in _mounts_under(lay.state, lay.run)]
-    found += [f"shim {p}" for p in _shims(lay)]
-    if lay.run.exists():
-        found.append(str(lay.run))
-    return found

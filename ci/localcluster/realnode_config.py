@@ -90,6 +90,16 @@ class Layout:
         return Path(f"/run/dkrealnode{self.instance}")
 
     @property
+    def lib(self) -> Path:
+        """containerd's images and the kubelet's root (pod volumes), on disk; short too: the
+        kubelet puts sockets there, and a checkout's state directory can be deep."""
+        return Path(f"/var/lib/dkrealnode{self.instance}")
+
+    @property
+    def kubelet_root(self) -> Path:
+        return self.lib / "kubelet"
+
+    @property
     def containerd_socket(self) -> Path:
         return self.run / "containerd.sock"
 
@@ -103,7 +113,7 @@ def containerd_toml(lay: Layout) -> str:
     # netns_mounts_under_state_dir keeps pod namespaces out of the host's /var/run/netns.
     # The "opt" plugin would create /opt/containerd on the host.
     return f"""version = 2
-root = "{lay.path('containerd')}"
+root = "{lay.lib / 'containerd'}"
 state = "{lay.run}"
 disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
@@ -186,7 +196,7 @@ def kubelet_config(lay: Layout, ca_file: Path) -> dict[str, Any]:
         "clusterDomain": "cluster.local",
         "failSwapOn": False,
         "podLogsDir": str(lay.path("pod-logs")),
-        "volumePluginDir": str(lay.path("kubelet", "volume-plugins")),
+        "volumePluginDir": str(lay.kubelet_root / "volume-plugins"),
         "resolvConf": "/etc/resolv.conf",
         "serializeImagePulls": False,
         # The node shares the machine's disk with everything else: never evict for disk.

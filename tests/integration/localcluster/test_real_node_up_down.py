@@ -26,7 +26,7 @@ def _sysctls() -> dict[str, str]:
 
 def _leftovers(state: Path, instance: int) -> list[str]:
     lay = realnode_config.Layout(instance, state / "realnode")
-    needles = (str(state) + "/", str(lay.run))
+    needles = (str(state) + "/", str(lay.run), str(lay.lib))
     found = [f"process {pid}: {cmd[:120]}" for pid, cmd in process_command_lines().items()
              if any(n in cmd for n in needles)]
     if lay.netns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split():
@@ -38,8 +38,7 @@ def _leftovers(state: Path, instance: int) -> list[str]:
     found += [f"cgroup {d}" for d in Path("/sys/fs/cgroup").glob(f"*/{lay.cgroup}")]
     mounts = Path("/proc/self/mountinfo").read_text()
     found += [f"mount {line.split()[4]}" for line in mounts.splitlines() if any(n in line.split()[4] for n in needles)]
-    if lay.run.exists():
-        found.append(f"dir {lay.run}")
+    found += [f"dir {d}" for d in (lay.run, lay.lib) if d.exists()]
     return found
 
 
