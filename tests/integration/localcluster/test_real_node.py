@@ -103,3 +103,28 @@ def test_memory_limit_is_enforced(kubectl, namespace):
     assert wait_phase(kubectl, namespace, "hog", {"Succeeded", "Failed"}, timeout=150) == "Failed"
     pod = json.loads(kubectl("get", "-n", namespace, "pod", "hog", "-o", "json").stdout)
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "OOMKilled"
+
+
+def test_oom_killed_worker_is_replaced_and_the_operator_says_why(operator, kube, wait, examples):
+    """A worker over its memory limit is OOMKilled by the kernel (the limit is real here); the
+    operator replaces the crash-looping pod and names OOMKilled in its Warning Event."""
+    operator.stop()
+    operator.start(DASK_KUBERNETES__CONTROLLER__WORKERS__REPLACE_AFTER_RESTARTS="1")
+    cluster = examples("cluster.yaml")
+    cluster["metadata"]["name"] = "hungry"
+    cluster["spec"]["scheduler"]["service"]["selector"]["dask.org/cluster-name"] = "hungry"
+    cluster["spec"]["worker"]["replicas"] = 1
+    worker = cluster["spec"]["worker"]["spec"]["containers"][0]
+    worker["args"] = ["python", "-c", "x = bytearray(1 << 30)"]
+    worker["resources"] = {"limits": {"memory": "256Mi"}}
+    kube.kubectl("apply", "-f", "-", input=json.dumps(cluster))
+    selector = "dask.org/cluster-name=hungry,dask.org/component=worker"
+    first = wait(lambda: kube.pods(selector), message="a worker pod", timeout=120)[0]["metadata"]["name"]
+
+    def oom_event():
+        return [e for e in kube.events("ReplacedCrashLoopingWorkers")
+                if e["involvedObject"]["name"] == "hungry-default" and "OOMKilled" in e["message"]]
+    event = wait(oom_event, message="an Event naming OOMKilled", timeout=180)[0]
+    assert event["type"] == "Warning" and first in event["message"]
+    wait(lambda: first not in {p["metadata"]["name"] for p in kube.pods(selector, include_terminating=True)},
+         message="the OOMKilled pod replaced", timeout=120)
