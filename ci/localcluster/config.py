@@ -24,12 +24,6 @@ NODE_NAME = "local-node"
 NODE_KINDS = ("process", "real")
 NODE_KIND_ENV = "DASK_LOCALCLUSTER_NODE"
 
-
-def requested_node_kind() -> str:
-    kind = os.environ.get(NODE_KIND_ENV) or "process"
-    if kind not in NODE_KINDS:
-        raise SystemExit(f"{NODE_KIND_ENV} must be one of {', '.join(NODE_KINDS)}")
-    return kind
 BRIDGE = f"dkbr{INSTANCE}"
 # Fixed, locally administered: see network.ensure_bridge for why the bridge needs its own MAC.
 BRIDGE_MAC = f"02:64:6b:62:72:{INSTANCE:02x}"
@@ -49,6 +43,14 @@ NODE_IP = "127.0.0.1"
 # kernel's ephemeral range (32768+) so a client socket rarely holds one.
 NODE_PORT_RANGE = f"{30000 + 270 * INSTANCE}-{30269 + 270 * INSTANCE}"
 K8S_VERSION = os.environ.get("K8S_VERSION", "1.36.3")
+
+
+def requested_node_kind() -> str:
+    """The node `up` starts: $DASK_LOCALCLUSTER_NODE (set by `ci/cluster up --node`) or process."""
+    kind = os.environ.get(NODE_KIND_ENV) or "process"
+    if kind not in NODE_KINDS:
+        raise SystemExit(f"{NODE_KIND_ENV} must be one of {', '.join(NODE_KINDS)}")
+    return kind
 
 
 def state_dir() -> Path:
