@@ -2,7 +2,8 @@
 # Builds the images the real node runs, without Docker and without pulling anything, and pushes
 # them into the local registry's storage (containerd on the node uses that registry as mirror of
 # ghcr.io, docker.io and registry.k8s.io, so manifests keep their usual image names):
-#   base      Debian bookworm + python3 (mmdebstrap), tagged as the FROM of our Dockerfile
+#   base      Debian bookworm + python3 (mmdebstrap), tagged as the FROM of our Dockerfile and
+#             as docker.io/library/python:3 (tests and docs use it for small helper pods)
 #   operator  ghcr.io/dask/dask-kubernetes-operator:<chart appVersion>, from the unchanged Dockerfile
 #   dask      ghcr.io/dask/dask:latest and :<version>, dask/distributed as in the project's venv
 #   pause     registry.k8s.io/pause:3.10 (ci/node-src/pause)
@@ -27,6 +28,7 @@ CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 BUD=("${B[@]}" bud --pull=never --network=host --layers -v "$CA_BUNDLE:$CA_BUNDLE:ro")
 BASE=localhost/dask-localcluster-base:bookworm
 DOCKERFILE_FROM=docker.io/library/python:3.12-slim-bookworm  # what our Dockerfile's FROM names
+PYTHON=docker.io/library/python:3
 
 say() { echo "images: $*"; }
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
@@ -66,6 +68,7 @@ if ! up_to_date base "$base_hash" "$BASE"; then
   "${B[@]}" tag "$BASE" "$DOCKERFILE_FROM"
   stamp base "$base_hash"
 fi
+"${B[@]}" tag "$BASE" "$PYTHON"  # cheap, idempotent
 
 # 3. The operator image from the project's Dockerfile, tagged with the chart's appVersion
 #    (what the chart renders when installed from a checkout).
@@ -122,7 +125,7 @@ fi
 # 7. Into the registry's storage, which every real node serves to its containerd. Pushed only
 #    when something changed since the last push. Repository names drop the registry host, as a
 #    mirror is asked for them (ghcr.io/dask/dask:latest -> <mirror>/v2/dask/dask/manifests/latest).
-IMAGES=("$OPERATOR" "$DASK" ghcr.io/dask/dask:latest "$PAUSE" "$COREDNS")
+IMAGES=("$OPERATOR" "$DASK" ghcr.io/dask/dask:latest "$PYTHON" "$PAUSE" "$COREDNS")
 push_hash=$(hash_of "$IMG"/*.stamp <(printf '%s\n' "${IMAGES[@]}"))
 if [ "$(cat "$REGISTRY_DATA/pushed.stamp" 2>/dev/null)" != "$push_hash" ]; then
   say "pushing ${#IMAGES[@]} images into the local registry ($REGISTRY_DATA)"
