@@ -8,13 +8,14 @@ set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-1.36.3}"
 CACHE="${DASK_TESTENV_CACHE:-$HOME/.cache/dask-kubernetes-operator}"
 OUT="$CACHE/k8s-v$K8S_VERSION"
-BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+# K8S_BINS: which commands (ci/build-node.sh asks for the kubelet and kube-proxy).
+read -r -a BINS <<< "${K8S_BINS:-kube-apiserver kube-controller-manager kube-scheduler kubectl}"
 have_all() { for b in "${BINS[@]}"; do [ -x "$OUT/bin/$b" ] || return 1; done; }
 if have_all; then echo "k8s v$K8S_VERSION: cached in $OUT/bin"; exit 0; fi
 
 export GOTOOLCHAIN=local CGO_ENABLED=0
 start=$(date +%s)
-W="$CACHE/src/k8sbins-v$K8S_VERSION"; rm -rf "$W"; mkdir -p "$W" "$OUT/bin"; cd "$W"
+W="$CACHE/src/k8sbins-${BINS[0]}-v$K8S_VERSION"; rm -rf "$W"; mkdir -p "$W" "$OUT/bin"; cd "$W"
 go mod init testenv.invalid/k8sbins >/dev/null 2>&1
 
 echo "k8s v$K8S_VERSION: resolving modules"
@@ -53,6 +54,6 @@ for kv in "gitVersion=v$K8S_VERSION" "gitMajor=1" "gitMinor=$MINOR" "gitTreeStat
   LDF="$LDF -X 'k8s.io/component-base/version.$kv' -X 'k8s.io/client-go/pkg/version.$kv'"
 done
 go build -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$LDF" -o "$OUT/bin/" "${pkgs[@]}"
-"$OUT/bin/kube-apiserver" --version
-cp go.mod go.sum "$OUT/"
+"$OUT/bin/${BINS[0]}" --version
+cp go.mod "$OUT/${BINS[0]}.go.mod"; cp go.sum "$OUT/${BINS[0]}.go.sum"
 echo "k8s v$K8S_VERSION: built in $(( $(date +%s) - start ))s into $OUT/bin"

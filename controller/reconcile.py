@@ -458,8 +458,11 @@ async def _reconcile_worker_group(rt: Runtime, group: Manifest) -> None:
     # scheduler may refuse the old one until its registration expires).
     finished = crashing + [p["metadata"]["name"] for p in pods if not st.is_terminating(p) and st.pod_is_finished(p)]
     if crashing:
+        by_name = {p["metadata"]["name"]: p for p in pods}
+        # Say why they ended (e.g. OOMKilled: the memory limit is too small for the work).
+        described = [f"{n} ({', '.join(r)})" if (r := st.last_exit_reasons(by_name[n])) else n for n in crashing]
         await rt.kube.event(group, "Warning", "ReplacedCrashLoopingWorkers",
-                            f"Replacing {len(crashing)} worker pod(s) restarting in a loop: {', '.join(crashing)}")
+                            f"Replacing {len(crashing)} worker pod(s) restarting in a loop: {', '.join(described)}")
     infos = [WorkerPod.from_pod(p, desired_hash, names.ANNOTATION_SPEC_HASH) for p in active]
     replicas = st.replicas_of(group)
     allowed, problem = _cap(rt, group, replicas, len(active))

@@ -135,6 +135,17 @@ def pod_trouble(pod: dict[str, Any]) -> Trouble | None:
     return None
 
 
+def last_exit_reasons(pod: dict[str, Any]) -> list[str]:
+    """Why the pod's containers last ended (``OOMKilled``, ``Error``, ...), in container order."""
+    reasons = []
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        terminated = ((container.get("state") or {}).get("terminated")
+                      or (container.get("lastState") or {}).get("terminated") or {})
+        if terminated.get("reason"):
+            reasons.append(str(terminated["reason"]))
+    return reasons
+
+
 def deployment_trouble(deployment: dict[str, Any] | None) -> Trouble | None:
     """A Deployment that cannot create its pods (the ReplicaSet's FailedCreate), or None."""
     for cond in ((deployment or {}).get("status") or {}).get("conditions") or []:

@@ -89,6 +89,26 @@ class Cluster:
                 time.sleep(0.5)
 
 
+# Test tiers: the process node (default; unit + integration) and the real node (kubelet +
+# containerd: e2e and the tests marked `realnode`), chosen by DASK_LOCALCLUSTER_NODE as for
+# ci/cluster. Tests marked `realnode` are deselected (not skipped) on the process node.
+NODE_KIND = os.environ.get("DASK_LOCALCLUSTER_NODE") or "process"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "realnode: needs the real node; runs only in the tier "
+                                       "with DASK_LOCALCLUSTER_NODE=real")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if NODE_KIND == "real":
+        return
+    deselected = [item for item in items if item.get_closest_marker("realnode")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("realnode")]
+
+
 def _bin_dir() -> str:
     proc = subprocess.run(["bash", str(CI / "build-tools.sh")], stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
@@ -145,7 +165,9 @@ def k8s() -> Iterator[Cluster]:
 
     marker = state / "started-by-tests"
     with controlplane.locked(state):
-        running = (state / "config.json").exists() and controlplane.healthy(config.ClusterConfig.load(state))
+        running = ((state / "config.json").exists()
+                   and config.ClusterConfig.load(state).node_kind == NODE_KIND
+                   and controlplane.healthy(config.ClusterConfig.load(state)))
     if not running:
         proc = subprocess.run([str(CI / "cluster"), "up"], stdout=subprocess.PIPE, text=True)
         if proc.returncode != 0:

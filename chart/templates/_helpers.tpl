@@ -33,7 +33,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "dask-kubernetes-operator.labels" -}}
 helm.sh/chart: {{ include "dask-kubernetes-operator.chart" . }}
 {{ include "dask-kubernetes-operator.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Values.image.tag | quote }}
+app.kubernetes.io/version: {{ include "dask-kubernetes-operator.imageTag" . | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
@@ -126,4 +126,11 @@ Kept in one place so the Role and the ClusterRole cannot drift apart.
   resources: [namespaces]
   verbs: [list, watch]
 {{- end }}
+{{- end }}
+
+{{- /* The operator image's tag. chartpress writes the published tag into values.yaml; in a
+checkout it holds chartpress' placeholder, which no registry has: then the chart's appVersion
+(the version ci/build-images.sh builds the image as). */}}
+{{- define "dask-kubernetes-operator.imageTag" -}}
+{{- if eq .Values.image.tag "set-by-chartpress" }}{{ .Chart.AppVersion }}{{ else }}{{ .Values.image.tag }}{{ end }}
 {{- end }}

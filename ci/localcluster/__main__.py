@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from . import controlplane, kwok
+from .config import NODE_KIND_ENV, NODE_KINDS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start the local cluster (idempotent); prints `export KUBECONFIG=...`")
     up.add_argument("--fake-nodes", type=int, default=None, metavar="N",
                     help=f"also run kwok with N simulated nodes (default ${kwok.ENV} or 0)")
+    up.add_argument("--node", choices=NODE_KINDS, default=None,
+                    help=f"which node runs the pods (default ${NODE_KIND_ENV} or process); "
+                         "real: kubelet + containerd + kube-proxy + CoreDNS")
     sub.add_parser("down", help="stop everything and remove namespaces, bridge, addresses")
     sub.add_parser("status", help="say what runs")
     sub.add_parser("restart-agent", help="restart the process kubelet + service proxy (and so every pod)")
@@ -25,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
+            if args.node:  # also read by ci/build-tools.sh, which then builds the real node
+                os.environ[NODE_KIND_ENV] = args.node
             try:
                 fake_nodes = kwok.requested_nodes(args.fake_nodes)
             except ValueError as err:

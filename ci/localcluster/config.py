@@ -19,6 +19,11 @@ INSTANCE = int(os.environ.get("DASK_LOCALCLUSTER_INSTANCE", "0"))
 if not 0 <= INSTANCE <= 9:
     raise SystemExit("DASK_LOCALCLUSTER_INSTANCE must be 0..9")
 NODE_NAME = "local-node"
+# Which node runs the pods: "process" (the process kubelet, agent.py) or "real" (the real
+# kubelet + containerd, realnode.py). `ci/cluster up --node` or DASK_LOCALCLUSTER_NODE.
+NODE_KINDS = ("process", "real")
+NODE_KIND_ENV = "DASK_LOCALCLUSTER_NODE"
+
 BRIDGE = f"dkbr{INSTANCE}"
 # Fixed, locally administered: see network.ensure_bridge for why the bridge needs its own MAC.
 BRIDGE_MAC = f"02:64:6b:62:72:{INSTANCE:02x}"
@@ -38,6 +43,14 @@ NODE_IP = "127.0.0.1"
 # kernel's ephemeral range (32768+) so a client socket rarely holds one.
 NODE_PORT_RANGE = f"{30000 + 270 * INSTANCE}-{30269 + 270 * INSTANCE}"
 K8S_VERSION = os.environ.get("K8S_VERSION", "1.36.3")
+
+
+def requested_node_kind() -> str:
+    """The node `up` starts: $DASK_LOCALCLUSTER_NODE (set by `ci/cluster up --node`) or process."""
+    kind = os.environ.get(NODE_KIND_ENV) or "process"
+    if kind not in NODE_KINDS:
+        raise SystemExit(f"{NODE_KIND_ENV} must be one of {', '.join(NODE_KINDS)}")
+    return kind
 
 
 def state_dir() -> Path:
@@ -94,6 +107,7 @@ class ClusterConfig:
     # How long the node controller waits for a heartbeat before it marks the node (and its
     # pods) not ready; tests of outages start a cluster with a short one.
     node_monitor_grace_seconds: int = 60
+    node_kind: str = "process"
 
     @property
     def state_path(self) -> Path:
@@ -131,7 +145,10 @@ class ClusterConfig:
 
     @classmethod
     def fresh(cls, bin_dir: str) -> ClusterConfig:
+        kind = requested_node_kind()
         return cls(
+            node_kind=kind,
+            node_name="real-node" if kind == "real" else NODE_NAME,
             state=str(state_dir()),
             bin_dir=bin_dir,
             venv=str(venv_dir()),

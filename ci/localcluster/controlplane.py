@@ -22,14 +22,16 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from . import kwok, network, pki, procs
+from . import kwok, network, pki, procs, realnode
 from .config import (
     BRIDGE_IP,
+    INSTANCE,
     KUBERNETES_SERVICE_IP,
     NODE_PORT_RANGE,
     REPO_ROOT,
     SERVICE_CIDR,
     ClusterConfig,
+    requested_node_kind,
     state_dir,
 )
 
@@ -107,9 +109,16 @@ def _admin_cert_files(cfg: ClusterConfig) -> tuple[Path, Path]:
     return cert, key
 
 
+def _node_components(cfg: ClusterConfig) -> list[str]:
+    """The components with a pid file in <state>/run: the real node keeps its own."""
+    return COMPONENTS if cfg.node_kind == "process" else COMPONENTS[:-1]
+
+
 def healthy(cfg: ClusterConfig) -> bool:
     run = cfg.state_path / "run"
-    if any(procs.read_pid(run, c) is None for c in COMPONENTS):
+    if any(procs.read_pid(run, c) is None for c in _node_components(cfg)):
+        return False
+    if cfg.node_kind == "real" and None in realnode.pids(cfg).values():
         return False
     try:
         code, _ = api_get(cfg, "/readyz", timeout=2)
@@ -178,10 +187,12 @@ def _up() -> ClusterConfig:
     with locked(state):
         if (state / "config.json").exists():
             cfg = ClusterConfig.load(state)
-            if healthy(cfg):
+            if cfg.node_kind != requested_node_kind():
+                log(f"the running cluster has a {cfg.node_kind} node: starting afresh")
+            elif healthy(cfg):
                 log("cluster already running")
                 return cfg
-            repaired = _repair(cfg)
+            repaired = cfg.node_kind == requested_node_kind() and _repair(cfg)
             if repaired:
                 return cfg
             log("cleaning up leftovers of a previous run")
@@ -215,7 +226,9 @@ def _repair(cfg: ClusterConfig) -> bool:
         _wait("kube-apiserver ready", lambda: api_get(cfg, "/readyz")[0] == 200, 30, "kube-apiserver", cfg)
     except ClusterError:
         return False
-    dead = [c for c in COMPONENTS[2:] if procs.read_pid(run, c) is None]
+    if cfg.node_kind == "real" and None in realnode.pids(cfg).values():
+        return False  # the real node is started afresh with everything else
+    dead = [c for c in _node_components(cfg)[2:] if procs.read_pid(run, c) is None]
     if dead:
         log(f"restarting {', '.join(dead)}")
         _start_workers(cfg, dead)
@@ -368,7 +381,13 @@ def _start_workers(cfg: ClusterConfig, names: list[str]) -> None:
             # 50/100 by default: binding 10,000 pods on fake nodes would take 200 s.
             "--kube-api-qps=500", "--kube-api-burst=1000",
         ], run, logs)
-    if "agent" in names:
+    real = cfg.node_kind == "real"
+    if "agent" in names and real:
+        try:
+            realnode.start(cfg)
+        except realnode.RealNodeError as err:
+            raise ClusterError(str(err)) from None
+    elif "agent" in names:
         (run / "agent.boot-id").unlink(missing_ok=True)
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO_ROOT / "ci")
@@ -385,11 +404,12 @@ def _start_workers(cfg: ClusterConfig, names: list[str]) -> None:
         conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
         taints = node.get("spec", {}).get("taints") or []
         boot_id = node.get("status", {}).get("nodeInfo", {}).get("bootID")
-        fresh = "agent" not in names or boot_id == _agent_boot_id(cfg)
+        fresh = "agent" not in names or real or boot_id == _agent_boot_id(cfg)
         return fresh and conds.get("Ready") == "True" and not any(
             t["key"] == "node.kubernetes.io/not-ready" for t in taints)
 
-    _wait("the node to become Ready", node_ready, 60, "agent", cfg)
+    node_component = None if real else "agent"
+    _wait("the node to become Ready", node_ready, 60, node_component, cfg)
 
     def default_sa() -> bool:
         return api_get(cfg, "/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
@@ -399,7 +419,12 @@ def _start_workers(cfg: ClusterConfig, names: list[str]) -> None:
     def service_ip() -> bool:
         return _port_in_use_at(KUBERNETES_SERVICE_IP, 443)
 
-    _wait("the kubernetes Service on its ClusterIP", service_ip, 30, "agent", cfg)
+    _wait("the kubernetes Service on its ClusterIP", service_ip, 30, node_component, cfg)
+    if real and "agent" in names:
+        try:
+            realnode.finish(cfg)
+        except realnode.RealNodeError as err:
+            raise ClusterError(str(err)) from None
 
 
 def _agent_boot_id(cfg: ClusterConfig) -> str | None:
@@ -415,6 +440,8 @@ def restart_agent() -> ClusterConfig:
     state = state_dir()
     with locked(state):
         cfg = ClusterConfig.load(state)
+        if cfg.node_kind == "real":
+            raise ClusterError("restart-agent is for the process node; the real node restarts with `down` + `up`")
         procs.stop(state / "run", "agent")
         _start_workers(cfg, ["agent"])
         return cfg
@@ -486,6 +513,8 @@ def _down(state: Path, quiet: bool) -> None:
         log("stopped kwok")
     if network.ip("route", "del", "unreachable", kwok.POD_CIDR, check=False).returncode == 0 and not quiet:
         log(f"removed the route to fake pods {kwok.POD_CIDR}")
+    for item in realnode.stop(state, INSTANCE):
+        log(f"real node: {item}")
     for name in reversed(COMPONENTS):
         if procs.stop(run, name, timeout=10 if name == "agent" else 5) and not quiet:
             log(f"stopped {name}")
@@ -514,10 +543,15 @@ def status() -> int:
     cfg = ClusterConfig.load(state)
     run = state / "run"
     ok = True
-    for name in COMPONENTS:
+    for name in _node_components(cfg):
         pid = procs.read_pid(run, name)
         ok = ok and pid is not None
         print(f"{name:24} {'running pid ' + str(pid) if pid else 'not running'}")
+    if cfg.node_kind == "real":
+        ok = ok and procs.read_pid(run, "agent") is None
+        for name, pid in realnode.pids(cfg).items():
+            ok = ok and pid is not None
+            print(f"{'real node ' + name:24} {'running pid ' + str(pid) if pid else 'not running'}")
     kwok_pid = procs.read_pid(run, "kwok")
     if kwok_pid:
         print(f"{'kwok':24} running pid {kwok_pid}")

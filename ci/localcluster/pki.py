@@ -72,6 +72,17 @@ class Authority:
             .sign(self.key, hashes.SHA256())
         )
 
+    @classmethod
+    def load(cls, pki_dir: Path) -> Authority:
+        """The CA a running cluster was started with (to issue more client certificates)."""
+        ca = cls.__new__(cls)
+        key = serialization.load_pem_private_key((pki_dir / "ca.key").read_bytes(), None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise TypeError(f"{pki_dir / 'ca.key'} is not the EC key this module writes")
+        ca.key = key
+        ca.cert = x509.load_pem_x509_certificate((pki_dir / "ca.crt").read_bytes())
+        return ca
+
     def issue(
         self,
         cn: str,

@@ -120,7 +120,9 @@ def test_deployment_runs_the_operator_hardened(render: Render) -> None:
         "dask-kubernetes-operator"
     )
     assert pod["serviceAccountName"] == one(manifests, "ServiceAccount")["metadata"]["name"]
-    assert c["image"] == "ghcr.io/dask/dask-kubernetes-operator:set-by-chartpress"
+    # From a checkout (chartpress' placeholder tag): the chart's appVersion, which exists.
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert c["image"] == f"ghcr.io/dask/dask-kubernetes-operator:{app_version}"
     assert c["imagePullPolicy"] == "IfNotPresent"
     assert c["command"] + c["args"] == [
         "dask-operator", "run", "--all-namespaces", "--standalone", "--liveness=http://0.0.0.0:8080/healthz",

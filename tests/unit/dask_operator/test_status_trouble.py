@@ -20,6 +20,18 @@ def test_pod_trouble_names_stuck_containers_and_unschedulable_pods() -> None:
     assert st.pod_trouble(starting) is None
 
 
+def test_last_exit_reasons_say_why_containers_ended() -> None:
+    crash_looping = pod(containerStatuses=[
+        {"name": "worker", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+         "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}},
+        {"name": "sidecar", "state": {"running": {}}},
+    ])
+    assert st.last_exit_reasons(crash_looping) == ["OOMKilled"]
+    finished = pod(containerStatuses=[{"name": "worker", "state": {"terminated": {"reason": "Error", "exitCode": 3}}}])
+    assert st.last_exit_reasons(finished) == ["Error"]
+    assert st.last_exit_reasons(pod()) == []
+
+
 def test_deployment_trouble_reports_replica_failures() -> None:
     failing = {"status": {"conditions": [{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": "invalid image"}]}}
     assert st.deployment_trouble(failing) == ("FailedCreate", "invalid image")
