@@ -89,15 +89,18 @@ class Cluster:
                 time.sleep(0.5)
 
 
-# Test tiers: the process node (default; unit + integration) and the real node (kubelet +
-# containerd: e2e and the tests marked `realnode`), chosen by DASK_LOCALCLUSTER_NODE as for
-# ci/cluster. Tests marked `realnode` are deselected (not skipped) on the process node.
+# Test tiers: the process node (default: unit, integration and end to end) and the real node
+# (kubelet + containerd: the tests marked `realnode`, and the end-to-end tests marked
+# `both_nodes` once more), chosen by DASK_LOCALCLUSTER_NODE as for ci/cluster. Tests marked
+# `realnode` are deselected (not skipped) on the process node.
 NODE_KIND = os.environ.get("DASK_LOCALCLUSTER_NODE") or "process"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "realnode: needs the real node; runs only in the tier "
                                        "with DASK_LOCALCLUSTER_NODE=real")
+    config.addinivalue_line("markers", "both_nodes: an end-to-end test that the real node's tier "
+                                       "runs as well (images from Dockerfile, CoreDNS, kube-proxy)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -103,6 +103,7 @@ def cluster_wide_paused() -> Iterator[None]:
 # -- the default install -----------------------------------------------------------------------
 
 
+@pytest.mark.both_nodes
 def test_operator_runs_as_a_pod_under_its_service_account(operator_release: Release, k8s: Any) -> None:
     assert INSTALLED in operator_release.install_output or operator_release.helm_cmd(
         "status", operator_release.name, "-n", operator_release.namespace).stdout.count(INSTALLED)
@@ -130,6 +131,7 @@ def test_operator_runs_as_a_pod_under_its_service_account(operator_release: Rele
     assert not can_i(k8s, sa, "delete", "nodes")
 
 
+@pytest.mark.both_nodes
 def test_docs_cluster_reaches_ready_and_computes(operator_release: Release, k8s: Any, namespace: str) -> None:
     k8s.kubectl("apply", "-n", namespace, "-f", "-", input=manifest("cluster.yaml"))
     wait_cluster_ready(k8s, namespace, "simple", operator_release)

@@ -56,6 +56,7 @@ def wait_until_gone(kubectl, kinds: str, ns: str, timeout: float = 90) -> None:
 # -- creating, computing, closing --------------------------------------------------------------
 
 
+@pytest.mark.both_nodes
 def test_kubecluster_context_manager_computes_and_close_deletes_what_it_created(kubectl, namespace):
     with KubeCluster(name="simple", namespace=namespace, n_workers=1) as cluster:
         assert names_of(kubectl, "daskclusters", namespace) == [
@@ -230,6 +231,7 @@ def test_kubecluster_dashboard_link_answers(namespace):
 # -- the port-forward path -------------------------------------------------------------------
 
 
+@pytest.mark.both_nodes
 def test_kubecluster_port_forward_path_computes_and_forwards_the_dashboard(namespace):
     with KubeCluster(
         name="forwarded", namespace=namespace, n_workers=1, port_forward_cluster_ip=True
@@ -335,6 +337,7 @@ def test_kubecluster_load_balancer_service_is_reached_through_its_ingress(namesp
             assert client.submit(add_one, 2).result(timeout=RESULT_TIMEOUT) == 3
 
 
+@pytest.mark.both_nodes
 def test_kubecluster_node_port_service_is_reached_directly(kubectl, namespace):
     nodes = json.loads(kubectl("get", "nodes", "-o", "json").stdout)["items"]
     # 127.0.0.1 on the process node, the node's own address on the real node.
