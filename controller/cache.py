@@ -65,6 +65,8 @@ CACHED_KINDS: tuple[CachedKind, ...] = (
     CachedKind("v1", "Pod", "dask_pods", _cluster_label),
     CachedKind("v1", "Service", "dask_services"),
     CachedKind("apps/v1", "Deployment", "dask_deployments"),
+    # Children of built-in plugins (dask_cluster_resources), compared by every cluster pass.
+    CachedKind("policy/v1", "PodDisruptionBudget", "dask_disruption_budgets"),
 )
 _BY_KIND = {(k.api_version, k.kind): k for k in CACHED_KINDS}
 

@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
         # Address that endpoint binds (127.0.0.1 when running outside a pod).
         "address": "0.0.0.0",
     },
+    # A PodDisruptionBudget (maxUnavailable 0) per DaskCluster for its scheduler pod (built-in
+    # plugin scheduler_pdb); a cluster opts out with the annotation kubernetes.dask.org/scheduler-pdb: "false".
+    "scheduler-pdb": {"enabled": True},
     # Rewrite `dask-scheduler`/`dask-worker` commands to `dask scheduler`/`dask worker`.
     "legacy-cli-shim": True,
     "scale-down": {

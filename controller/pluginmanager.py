@@ -33,6 +33,7 @@ DISABLE_ENV = "DASK_OPERATOR_DISABLE_PLUGINS"
 # implementations of firstresult hooks are trylast.
 BUILTIN_PLUGINS: dict[str, str] = {
     "scheduler": "dask_operator.plugins.scheduler",
+    "scheduler_pdb": "dask_operator.plugins.scheduler_pdb",
     "worker": "dask_operator.plugins.worker",
     "legacy_cli": "dask_operator.plugins.legacy_cli",
     "job": "dask_operator.plugins.job",

@@ -110,6 +110,10 @@ Kept in one place so the Role and the ClusterRole cannot drift apart.
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
+# the scheduler PodDisruptionBudget of every DaskCluster (deleted when a cluster opts out)
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [list, watch, create, patch, delete]
 # leader election: read and watch the Lease, create it once, renew and release it
 - apiGroups: [coordination.k8s.io]
   resources: [leases]

@@ -171,6 +171,7 @@ NAMESPACED_CALLS = {
     ("", "services"): {"list", "watch", "create", "patch"},
     ("apps", "deployments"): {"list", "watch", "create", "patch"},
     ("", "events"): {"create", "patch"},
+    ("policy", "poddisruptionbudgets"): {"list", "watch", "create", "patch", "delete"},
     ("coordination.k8s.io", "leases"): {"get", "watch", "create", "update"},
 }
 CLUSTER_CALLS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
@@ -292,6 +293,7 @@ def test_every_value_renders(render: Render) -> None:
         "DASK_KUBERNETES__CONTROLLER__KUBE_API__QPS": "100",
         "DASK_KUBERNETES__CONTROLLER__KUBE_API__BURST": "150",
         "DASK_KUBERNETES__CONTROLLER__PASSES__CONCURRENCY": "30",
+        "DASK_KUBERNETES__CONTROLLER__SCHEDULER_PDB__ENABLED": "false",
         "POD_ID": {"fieldRef": {"fieldPath": "metadata.name"}},
         "PYTHONPATH": "/opt/dask-operator/plugins",
         "DASK_KUBERNETES__CONTROLLER__CLUSTER_DOMAIN": "cluster.example",
