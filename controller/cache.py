@@ -67,6 +67,7 @@ CACHED_KINDS: tuple[CachedKind, ...] = (
     CachedKind("apps/v1", "Deployment", "dask_deployments"),
     # Children of built-in plugins (dask_cluster_resources), compared by every cluster pass.
     CachedKind("policy/v1", "PodDisruptionBudget", "dask_disruption_budgets"),
+    CachedKind("networking.k8s.io/v1", "Ingress", "dask_ingresses"),
 )
 _BY_KIND = {(k.api_version, k.kind): k for k in CACHED_KINDS}
 

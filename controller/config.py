@@ -30,6 +30,19 @@ DEFAULTS: dict[str, Any] = {
     # A PodDisruptionBudget (maxUnavailable 0) per DaskCluster for its scheduler pod (built-in
     # plugin scheduler_pdb); a cluster opts out with the annotation kubernetes.dask.org/scheduler-pdb: "false".
     "scheduler-pdb": {"enabled": True},
+    # Exposing scheduler dashboards through an Ingress per DaskCluster (built-in plugin dashboard).
+    # Patterns may use {cluster} and {namespace}; a cluster opts in or out with the annotation
+    # kubernetes.dask.org/dashboard-ingress: "true" / "false".
+    "dashboard": {
+        "ingress": {
+            "enabled": False,
+            "host": None,  # e.g. "{cluster}.{namespace}.dask.example.com"; required to expose
+            "path": "/",  # e.g. "/dask/{namespace}/{cluster}": also the scheduler's dashboard prefix
+            "class-name": None,  # spec.ingressClassName (null: the cluster's default class)
+            "tls-secret": None,  # Secret with the host's certificate, in the cluster's namespace
+            "annotations": {},  # on every Ingress (e.g. for the ingress controller)
+        },
+    },
     # Rewrite `dask-scheduler`/`dask-worker` commands to `dask scheduler`/`dask worker`.
     "legacy-cli-shim": True,
     "scale-down": {

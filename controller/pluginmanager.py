@@ -34,6 +34,7 @@ DISABLE_ENV = "DASK_OPERATOR_DISABLE_PLUGINS"
 BUILTIN_PLUGINS: dict[str, str] = {
     "scheduler": "dask_operator.plugins.scheduler",
     "scheduler_pdb": "dask_operator.plugins.scheduler_pdb",
+    "dashboard": "dask_operator.plugins.dashboard",
     "worker": "dask_operator.plugins.worker",
     "legacy_cli": "dask_operator.plugins.legacy_cli",
     "job": "dask_operator.plugins.job",

@@ -114,6 +114,10 @@ Kept in one place so the Role and the ClusterRole cannot drift apart.
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [list, watch, create, patch, delete]
+# the dashboard Ingress of DaskClusters that expose their dashboard (dashboardIngress)
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [list, watch, create, patch, delete]
 # leader election: read and watch the Lease, create it once, renew and release it
 - apiGroups: [coordination.k8s.io]
   resources: [leases]

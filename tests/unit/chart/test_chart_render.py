@@ -172,6 +172,7 @@ NAMESPACED_CALLS = {
     ("apps", "deployments"): {"list", "watch", "create", "patch"},
     ("", "events"): {"create", "patch"},
     ("policy", "poddisruptionbudgets"): {"list", "watch", "create", "patch", "delete"},
+    ("networking.k8s.io", "ingresses"): {"list", "watch", "create", "patch", "delete"},
     ("coordination.k8s.io", "leases"): {"get", "watch", "create", "update"},
 }
 CLUSTER_CALLS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
@@ -294,6 +295,12 @@ def test_every_value_renders(render: Render) -> None:
         "DASK_KUBERNETES__CONTROLLER__KUBE_API__BURST": "150",
         "DASK_KUBERNETES__CONTROLLER__PASSES__CONCURRENCY": "30",
         "DASK_KUBERNETES__CONTROLLER__SCHEDULER_PDB__ENABLED": "false",
+        "DASK_KUBERNETES__CONTROLLER__DASHBOARD__INGRESS__ENABLED": "true",
+        "DASK_KUBERNETES__CONTROLLER__DASHBOARD__INGRESS__HOST": "{cluster}.{namespace}.dask.example.com",
+        "DASK_KUBERNETES__CONTROLLER__DASHBOARD__INGRESS__PATH": "/dask/{namespace}/{cluster}",
+        "DASK_KUBERNETES__CONTROLLER__DASHBOARD__INGRESS__CLASS_NAME": "nginx",
+        "DASK_KUBERNETES__CONTROLLER__DASHBOARD__INGRESS__TLS_SECRET": "dask-dashboards-tls",
+        "DASK_KUBERNETES__CONTROLLER__DASHBOARD__INGRESS__ANNOTATIONS": '{"nginx.ingress.kubernetes.io/proxy-read-timeout":"3600"}',
         "POD_ID": {"fieldRef": {"fieldPath": "metadata.name"}},
         "PYTHONPATH": "/opt/dask-operator/plugins",
         "DASK_KUBERNETES__CONTROLLER__CLUSTER_DOMAIN": "cluster.example",
