@@ -43,6 +43,15 @@ DEFAULTS: dict[str, Any] = {
             "annotations": {},  # on every Ingress (e.g. for the ingress controller)
         },
     },
+    # A NetworkPolicy per DaskCluster (built-in plugin network_policy): only the cluster's pods,
+    # the operator and the allowed clients reach its pods. A cluster opts in or out with the
+    # annotation kubernetes.dask.org/network-policy: "true" / "false".
+    "network-policy": {
+        "enabled": False,
+        "operator": None,  # NetworkPolicyPeer of the operator's pods (the chart sets it)
+        "clients": [],  # NetworkPolicyPeers allowed to reach every cluster (notebooks, Prometheus)
+        "egress": None,  # null: egress open; a list of egress rules: only those, own pods and DNS
+    },
     # Rewrite `dask-scheduler`/`dask-worker` commands to `dask scheduler`/`dask worker`.
     "legacy-cli-shim": True,
     "scale-down": {

@@ -55,7 +55,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Lo
     settings.persistence.diffbase_storage = kopf_storage.NoDiffBase()  # no on.create/update handlers
     # Only the operator's own children, filtered by the API server: a busy namespace's other
     # pods cost neither traffic nor memory.
-    for kind in ("pods", "services", "deployments", "poddisruptionbudgets", "ingresses"):
+    for kind in ("pods", "services", "deployments", "poddisruptionbudgets", "ingresses", "networkpolicies"):
         settings.watching.label_selectors[kind] = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
     if health.serves_exact_namespaces():
         # Named namespaces need no cluster-scoped LIST/WATCH of namespaces and CRDs: a namespaced
@@ -134,6 +134,11 @@ def dask_ingresses(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return cache.index_entries(KINDS["dask_ingresses"], body)
 
 
+@kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
+def dask_network_policies(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return cache.index_entries(KINDS["dask_network_policies"], body)
+
+
 # --- changes request passes ------------------------------------------------------------------------
 
 
@@ -206,6 +211,7 @@ async def pod_event(type: str | None, body: kopf.Body, namespace: str | None, la
 @kopf.on.event("v1", "services", labels=MANAGED)
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=MANAGED)
 @kopf.on.event("networking.k8s.io", "v1", "ingresses", labels=MANAGED)
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
 async def scheduler_child_event(type: str | None, namespace: str | None, labels: kopf.Labels, uid: str | None, resource: kopf.Resource, memo: Any, **_: Any) -> None:
     rt: Runtime = memo.runtime
     if type == "DELETED":

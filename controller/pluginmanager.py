@@ -35,6 +35,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "scheduler": "dask_operator.plugins.scheduler",
     "scheduler_pdb": "dask_operator.plugins.scheduler_pdb",
     "dashboard": "dask_operator.plugins.dashboard",
+    "network_policy": "dask_operator.plugins.network_policy",
     "worker": "dask_operator.plugins.worker",
     "legacy_cli": "dask_operator.plugins.legacy_cli",
     "job": "dask_operator.plugins.job",

@@ -118,6 +118,10 @@ Kept in one place so the Role and the ClusterRole cannot drift apart.
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [list, watch, create, patch, delete]
+# the NetworkPolicy of DaskClusters that ask for one (networkPolicy)
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [list, watch, create, patch, delete]
 # leader election: read and watch the Lease, create it once, renew and release it
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
