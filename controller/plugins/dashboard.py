@@ -232,10 +232,13 @@ def dask_cluster_status(cluster: dict[str, Any], observed: dict[str, Any]) -> di
         return status
     problem = exposure_problem(cluster, template)
     ingress = f"Ingress {cluster['metadata']['name']}-dashboard"
-    status["conditions"] = [
-        _condition(False, "NoIngressTemplate", problem, generation) if problem
-        else _condition(True, "IngressCreated", f"{ingress} routes {url} to the scheduler dashboard", generation)
-    ]
+    if problem:
+        condition = _condition(False, "NoIngressTemplate", problem, generation)
+    elif dashboard_prefix(cluster, template) and scheduler_containers_without_command(cluster):
+        condition = _condition(False, "DashboardPrefixNotSet", dask_cluster_warnings(cluster)[0], generation)
+    else:
+        condition = _condition(True, "IngressCreated", f"{ingress} routes {url} to the scheduler dashboard", generation)
+    status["conditions"] = [condition]
     return status
 
 

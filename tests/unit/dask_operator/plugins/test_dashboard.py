@@ -82,7 +82,9 @@ def test_a_scheduler_command_the_plugin_cannot_extend_is_a_warning(cluster):
     cluster["spec"]["scheduler"]["spec"]["containers"][0]["args"] = ["sh", "-c", "dask scheduler"]
     with settings(enabled=True, host="dask.example.com", path=PATH):
         [warning] = dashboard.dask_cluster_warnings(cluster=cluster)
+        [condition] = dashboard.dask_cluster_status(cluster=cluster, observed=observed())["conditions"]
     assert "--dashboard-prefix /dask/ns1/simple" in warning
+    assert (condition["status"], condition["reason"], condition["message"]) == ("False", "DashboardPrefixNotSet", warning)
 
 
 @pytest.mark.parametrize("annotation, enabled, exposed", [
