@@ -423,6 +423,14 @@ def build_crds(definitions: dict[str, Schema]) -> dict[str, Schema]:
                 "dashboardAddress": string(
                     "http:// address of the scheduler dashboard inside the cluster."
                 ),
+                "dashboardURL": string(
+                    "URL of the scheduler dashboard's status page inside the cluster "
+                    "(with the dashboard prefix when it is exposed under a path)."
+                ),
+                "externalDashboardURL": string(
+                    "URL of the scheduler dashboard outside the cluster, when the operator "
+                    "exposes it (Ingress of the dashboard plugin)."
+                ),
                 "idleSince": timestamp("When the scheduler became idle"),
                 "resources": {
                     "type": "array",

@@ -65,6 +65,10 @@ CACHED_KINDS: tuple[CachedKind, ...] = (
     CachedKind("v1", "Pod", "dask_pods", _cluster_label),
     CachedKind("v1", "Service", "dask_services"),
     CachedKind("apps/v1", "Deployment", "dask_deployments"),
+    # Children of built-in plugins (dask_cluster_resources), compared by every cluster pass.
+    CachedKind("policy/v1", "PodDisruptionBudget", "dask_disruption_budgets"),
+    CachedKind("networking.k8s.io/v1", "Ingress", "dask_ingresses"),
+    CachedKind("networking.k8s.io/v1", "NetworkPolicy", "dask_network_policies"),
 )
 _BY_KIND = {(k.api_version, k.kind): k for k in CACHED_KINDS}
 

@@ -27,6 +27,31 @@ DEFAULTS: dict[str, Any] = {
         # Address that endpoint binds (127.0.0.1 when running outside a pod).
         "address": "0.0.0.0",
     },
+    # A PodDisruptionBudget (maxUnavailable 0) per DaskCluster for its scheduler pod (built-in
+    # plugin scheduler_pdb); a cluster opts out with the annotation kubernetes.dask.org/scheduler-pdb: "false".
+    "scheduler-pdb": {"enabled": True},
+    # Exposing scheduler dashboards through an Ingress per DaskCluster (built-in plugin dashboard).
+    # Patterns may use {cluster} and {namespace}; a cluster opts in or out with the annotation
+    # kubernetes.dask.org/dashboard-ingress: "true" / "false".
+    "dashboard": {
+        "ingress": {
+            "enabled": False,
+            "host": None,  # e.g. "{cluster}.{namespace}.dask.example.com"; required to expose
+            "path": "/",  # e.g. "/dask/{namespace}/{cluster}": also the scheduler's dashboard prefix
+            "class-name": None,  # spec.ingressClassName (null: the cluster's default class)
+            "tls-secret": None,  # Secret with the host's certificate, in the cluster's namespace
+            "annotations": {},  # on every Ingress (e.g. for the ingress controller)
+        },
+    },
+    # A NetworkPolicy per DaskCluster (built-in plugin network_policy): only the cluster's pods,
+    # the operator and the allowed clients reach its pods. A cluster opts in or out with the
+    # annotation kubernetes.dask.org/network-policy: "true" / "false".
+    "network-policy": {
+        "enabled": False,
+        "operator": None,  # NetworkPolicyPeer of the operator's pods (the chart sets it)
+        "clients": [],  # NetworkPolicyPeers allowed to reach every cluster (notebooks, Prometheus)
+        "egress": None,  # null: egress open; a list of egress rules: only those, own pods and DNS
+    },
     # Rewrite `dask-scheduler`/`dask-worker` commands to `dask scheduler`/`dask worker`.
     "legacy-cli-shim": True,
     "scale-down": {

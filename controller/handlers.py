@@ -55,7 +55,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Lo
     settings.persistence.diffbase_storage = kopf_storage.NoDiffBase()  # no on.create/update handlers
     # Only the operator's own children, filtered by the API server: a busy namespace's other
     # pods cost neither traffic nor memory.
-    for kind in ("pods", "services", "deployments"):
+    for kind in ("pods", "services", "deployments", "poddisruptionbudgets", "ingresses", "networkpolicies"):
         settings.watching.label_selectors[kind] = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
     if health.serves_exact_namespaces():
         # Named namespaces need no cluster-scoped LIST/WATCH of namespaces and CRDs: a namespaced
@@ -122,6 +122,21 @@ async def dask_services(body: kopf.Body, **_: Any) -> dict[Any, Any]:
 @kopf.index("apps", "v1", "deployments", labels=MANAGED)
 async def dask_deployments(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return cache.index_entries(KINDS["dask_deployments"], body)
+
+
+@kopf.index("policy", "v1", "poddisruptionbudgets", labels=MANAGED)
+def dask_disruption_budgets(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return cache.index_entries(KINDS["dask_disruption_budgets"], body)
+
+
+@kopf.index("networking.k8s.io", "v1", "ingresses", labels=MANAGED)
+def dask_ingresses(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return cache.index_entries(KINDS["dask_ingresses"], body)
+
+
+@kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
+def dask_network_policies(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return cache.index_entries(KINDS["dask_network_policies"], body)
 
 
 # --- changes request passes ------------------------------------------------------------------------
@@ -194,6 +209,9 @@ async def pod_event(type: str | None, body: kopf.Body, namespace: str | None, la
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
 @kopf.on.event("v1", "services", labels=MANAGED)
+@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=MANAGED)
+@kopf.on.event("networking.k8s.io", "v1", "ingresses", labels=MANAGED)
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
 async def scheduler_child_event(type: str | None, namespace: str | None, labels: kopf.Labels, uid: str | None, resource: kopf.Resource, memo: Any, **_: Any) -> None:
     rt: Runtime = memo.runtime
     if type == "DELETED":

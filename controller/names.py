@@ -37,6 +37,8 @@ COMPONENT_JOB_RUNNER = "job-runner"
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
 # On the default worker group: the cluster's spec.worker.replicas last copied into the group.
 ANNOTATION_CLUSTER_REPLICAS = f"{GROUP}/cluster-replicas"
+# On a scheduler Service: the HTTP prefix of the scheduler's dashboard and API (dashboard plugin).
+ANNOTATION_DASHBOARD_PREFIX = f"{GROUP}/dashboard-prefix"
 # The label and annotation keys the operator set on a child (JSON), so that a key dropped from
 # the parent (or by a plugin) is removed from the child, while keys others added are left alone.
 ANNOTATION_MANAGED_METADATA = f"{GROUP}/managed-metadata"

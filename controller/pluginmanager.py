@@ -33,6 +33,9 @@ DISABLE_ENV = "DASK_OPERATOR_DISABLE_PLUGINS"
 # implementations of firstresult hooks are trylast.
 BUILTIN_PLUGINS: dict[str, str] = {
     "scheduler": "dask_operator.plugins.scheduler",
+    "scheduler_pdb": "dask_operator.plugins.scheduler_pdb",
+    "dashboard": "dask_operator.plugins.dashboard",
+    "network_policy": "dask_operator.plugins.network_policy",
     "worker": "dask_operator.plugins.worker",
     "legacy_cli": "dask_operator.plugins.legacy_cli",
     "job": "dask_operator.plugins.job",

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import aiohttp
 
+from . import names
 from .errors import SchedulerUnreachable
 
 logger = logging.getLogger(__name__)
@@ -164,7 +165,8 @@ def endpoint_from_service(service: dict[str, Any] | None) -> SchedulerEndpoint:
     """Reach the scheduler through its Service's ClusterIP (works from inside and outside pods).
 
     Cluster DNS names do not resolve for an operator running outside the cluster; the ClusterIP
-    works in both places. Headless Services fall back to the DNS name.
+    works in both places. Headless Services fall back to the DNS name. The HTTP URL includes
+    the dashboard prefix the Service's ``kubernetes.dask.org/dashboard-prefix`` annotation names.
     """
     if not service:
         return SchedulerEndpoint(None, None)
@@ -179,7 +181,8 @@ def endpoint_from_service(service: dict[str, Any] | None) -> SchedulerEndpoint:
             http_port = port.get("port")
         if port.get("name") == "tcp-comm" or (rpc_port is None and port.get("port") == 8786):
             rpc_port = port.get("port")
+    prefix = "/" + str((meta.get("annotations") or {}).get(names.ANNOTATION_DASHBOARD_PREFIX) or "").strip("/")
     return SchedulerEndpoint(
-        f"http://{host}:{http_port}" if http_port else None,
+        f"http://{host}:{http_port}{prefix.rstrip('/')}" if http_port else None,
         f"tcp://{host}:{rpc_port}" if rpc_port else None,
     )

@@ -110,6 +110,18 @@ Kept in one place so the Role and the ClusterRole cannot drift apart.
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
+# the scheduler PodDisruptionBudget of every DaskCluster (deleted when a cluster opts out)
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [list, watch, create, patch, delete]
+# the dashboard Ingress of DaskClusters that expose their dashboard (dashboardIngress)
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [list, watch, create, patch, delete]
+# the NetworkPolicy of DaskClusters that ask for one (networkPolicy)
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [list, watch, create, patch, delete]
 # leader election: read and watch the Lease, create it once, renew and release it
 - apiGroups: [coordination.k8s.io]
   resources: [leases]

@@ -320,6 +320,21 @@ def exercise_operator(k8s: Any, namespace: str, release: Release) -> None:
     wait_for("the label on the scheduler Service", lambda: k8s.kubectl_json(
         "get", "service", "simple-scheduler", "-n", namespace)["metadata"]["labels"].get("example.com/team"), 120,
         diagnose=lambda: describe_dask(k8s, namespace, release))
+    # The built-in platform plugins' objects, turned on and off per cluster (create, patch, delete).
+    def children_are(present: dict[str, bool]) -> bool:
+        return all((k8s.kubectl("get", kind, "-n", namespace, check=False).returncode == 0) is wanted
+                   for kind, wanted in present.items())
+
+    platform = {"pdb/simple-scheduler": False, "networkpolicy/simple-dask": True, "ingress/simple-dashboard": True}
+    k8s.kubectl("annotate", "--overwrite", "daskcluster", "simple", "-n", namespace, "kubernetes.dask.org/scheduler-pdb=false",
+                "kubernetes.dask.org/network-policy=true", "kubernetes.dask.org/dashboard-ingress=true")
+    wait_for(f"platform objects {platform}", lambda: children_are(platform), 120,
+             diagnose=lambda: describe_dask(k8s, namespace, release))
+    k8s.kubectl("annotate", "--overwrite", "daskcluster", "simple", "-n", namespace, "kubernetes.dask.org/scheduler-pdb=true",
+                "kubernetes.dask.org/network-policy=false", "kubernetes.dask.org/dashboard-ingress=false")
+    platform = {kind: not wanted for kind, wanted in platform.items()}
+    wait_for(f"platform objects {platform}", lambda: children_are(platform), 120,
+             diagnose=lambda: describe_dask(k8s, namespace, release))
     k8s.kubectl("scale", "daskcluster", "simple", "-n", namespace, "--replicas=1")
     apply("autoscaler.yaml")
     apply("job.yaml")
@@ -372,6 +387,7 @@ def test_rbac_is_exactly_what_the_operator_uses(
         # The chart as users install it, only pointed at the audited apiserver.
         release = Release(name, namespace, k8s, helm_binary, values=[
             *values,
+            "--set-string", "dashboardIngress.host=dask.example.com",  # clusters may ask for an Ingress
             "--set", "extraEnv[0].name=KUBERNETES_SERVICE_HOST", "--set", f"extraEnv[0].value={server.host}",
             "--set", "extraEnv[1].name=KUBERNETES_SERVICE_PORT", "--set-string", f"extraEnv[1].value={server.port}",
         ])

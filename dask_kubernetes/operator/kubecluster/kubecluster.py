@@ -984,6 +984,11 @@ class KubeCluster(Cluster):
 
     @property
     def dashboard_link(self) -> str:
+        """The dashboard's URL: the one the operator exposes (``status.externalDashboardURL``,
+        an Ingress) when there is one, else the address this object reaches it at."""
+        exposed = (self._cluster.get("status") or {}).get("externalDashboardURL")
+        if exposed:
+            return str(exposed)
         if self._dashboard is None:
             return ""
         return str(format_dashboard_link(self._dashboard.host, self._dashboard.port))

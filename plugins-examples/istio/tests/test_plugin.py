@@ -22,8 +22,13 @@ def settings():
     plugin.SETTINGS.update(saved)
 
 
+def mesh(rendered):
+    """The plugin's objects among the cluster's plugin objects (the built-ins add their own)."""
+    return [r for r in rendered.resources if r["metadata"]["labels"]["dask.org/component"] == "istio"]
+
+
 def kinds(rendered):
-    return sorted(f"{r['kind']}/{r['metadata']['name']}" for r in rendered.resources)
+    return sorted(f"{r['kind']}/{r['metadata']['name']}" for r in mesh(rendered))
 
 
 def test_clusters_without_the_annotation_are_untouched(pm, dask_plugin_manager, dask_cluster, dask_render):
@@ -46,7 +51,8 @@ def test_mesh_objects_and_a_service_per_worker(pm, dask_cluster, dask_render):
     assert rule["spec"]["host"] == "c-scheduler.ns.svc.cluster.local"
     assert rule["spec"]["trafficPolicy"]["tls"]["mode"] == "ISTIO_MUTUAL"
     # every object is owned by the cluster and labelled like the operator's own children
-    for obj in rendered.resources:
+    assert len(mesh(rendered)) == 6
+    for obj in mesh(rendered):
         assert obj["metadata"]["ownerReferences"][0]["kind"] == "DaskCluster"
         assert obj["metadata"]["labels"]["dask.org/cluster-name"] == "c"
         assert obj["metadata"]["labels"]["dask.org/component"] == "istio"
@@ -139,7 +145,7 @@ def test_invalid_annotations_are_reported(pm, dask_cluster, dask_render):
 
 def test_long_names_get_no_worker_service_and_a_warning(pm, dask_cluster, dask_render):
     rendered = dask_render(pm, dask_cluster("a" * 45, "ns", annotations=ON))
-    assert [r["kind"] for r in rendered.resources] == ["PeerAuthentication", "DestinationRule"]
+    assert [r["kind"] for r in mesh(rendered)] == ["PeerAuthentication", "DestinationRule"]
     assert any("longer than 63" in w for w in rendered.warnings)
     assert "--contact-address" not in rendered.containers("worker")[0]["args"]
 
@@ -158,7 +164,7 @@ def test_rbac_covers_every_kind_it_creates(pm, dask_cluster, dask_render):
     plural = {"PeerAuthentication": "peerauthentications", "DestinationRule": "destinationrules",
               "VirtualService": "virtualservices", "Service": "services", "EndpointSlice": "endpointslices"}
     cluster = dask_cluster(annotations={**ON, plugin.GATEWAY: "gw", plugin.DASHBOARD_HOST: "h"})
-    for obj in dask_render(pm, cluster).resources:
+    for obj in mesh(dask_render(pm, cluster)):
         group = obj["apiVersion"].rpartition("/")[0]
         assert (group, plural[obj["kind"]]) in allowed, obj["kind"]
 

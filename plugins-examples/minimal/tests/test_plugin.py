@@ -9,7 +9,7 @@ def test_every_child_gets_the_cost_center_label(dask_plugin_manager, dask_cluste
     pm = dask_plugin_manager(plugin)
     rendered = dask_render(pm, dask_cluster(annotations={COST_CENTER: "research-42"}, workers=2))
     kinds = sorted({child["kind"] for child in rendered.children()})
-    assert kinds == ["DaskWorkerGroup", "Deployment", "Pod", "Service"]
+    assert kinds == ["DaskWorkerGroup", "Deployment", "Pod", "PodDisruptionBudget", "Service"]
     for child in rendered.children():
         assert child["metadata"]["labels"][COST_CENTER] == "research-42", child["metadata"]["name"]
     # the scheduler Pods get it through the Deployment's template

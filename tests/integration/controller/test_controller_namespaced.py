@@ -21,7 +21,7 @@ apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata: {name: dask-operator}
 rules:
-- apiGroups: ["", "apps", "kubernetes.dask.org", "events.k8s.io", "coordination.k8s.io"]
+- apiGroups: ["", "apps", "kubernetes.dask.org", "events.k8s.io", "coordination.k8s.io", "policy", "networking.k8s.io"]
   resources: ["*"]
   verbs: ["*"]
 ---

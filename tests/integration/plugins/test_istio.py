@@ -82,7 +82,8 @@ def test_removing_the_annotation_prunes_the_mesh_objects(ns, istio_operator):
     wait_for(lambda: istio_objects(ns) == ["DestinationRule/opt-scheduler", "PeerAuthentication/opt-dask"], 90, message="mesh objects")
     # The pass applies plugin objects first and writes status at its end.
     wait_for(lambda: sorted(r["kind"] for r in ns.get("daskcluster", "opt")["status"].get("resources", []))
-             == ["DestinationRule", "PeerAuthentication"], 60, message="status.resources listing the mesh objects")
+             == ["DestinationRule", "PeerAuthentication", "PodDisruptionBudget"], 60,
+             message="status.resources listing the mesh objects (and the built-in scheduler PodDisruptionBudget)")
 
     def scheduler_labels() -> list[dict[str, str]]:
         pods = ns.items("pods", "dask.org/cluster-name=opt,dask.org/component=scheduler")
@@ -97,7 +98,7 @@ def test_removing_the_annotation_prunes_the_mesh_objects(ns, istio_operator):
              60, message=f"the scheduler's pod template without {plugin.INJECT_LABEL}")
     wait_for(lambda: (found := scheduler_labels()) and all(plugin.INJECT_LABEL not in labels for labels in found), 120,
              message="the scheduler pod re-created without the sidecar label")
-    assert ns.get("daskcluster", "opt")["status"]["resources"] == []
+    assert [r["kind"] for r in ns.get("daskcluster", "opt")["status"]["resources"]] == ["PodDisruptionBudget"]
     deleted = {e["message"] for e in ns.events("DeletedPeerAuthentication") + ns.events("DeletedDestinationRule")}
     assert len(deleted) == 2, deleted
     assert ns.get("deployment", "opt-scheduler") is not None  # the cluster itself stays

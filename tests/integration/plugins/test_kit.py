@@ -34,8 +34,8 @@ def test_rendered_children_match_the_operators(examples_installed, dask_crds, is
     assert rendered.service["metadata"]["annotations"][HASH] == live_hash("service", "same-scheduler")
     plurals = {"PeerAuthentication": "peerauthentications.security.istio.io",
                "DestinationRule": "destinationrules.networking.istio.io", "Service": "service",
-               "EndpointSlice": "endpointslices"}
-    assert len(rendered.resources) == 4
+               "EndpointSlice": "endpointslices", "PodDisruptionBudget": "pdb"}
+    assert len(rendered.resources) == 5  # the Istio objects and the scheduler's PodDisruptionBudget
     for resource in rendered.resources:
         name = resource["metadata"]["name"]
         assert resource["metadata"]["annotations"][HASH] == live_hash(plurals[resource["kind"]], name), resource["kind"]

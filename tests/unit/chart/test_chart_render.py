@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -148,6 +149,10 @@ def test_deployment_runs_the_operator_hardened(render: Render) -> None:
         "DASK_KUBERNETES__CONTROLLER__LEADER_ELECTION__LEASE_NAME": deployment["metadata"]["name"],
         "DASK_KUBERNETES__CONTROLLER__LEADER_ELECTION__LEASE_DURATION": "15",
         "DASK_KUBERNETES__CONTROLLER__LEADER_ELECTION__RENEW_PERIOD": "5",
+        "DASK_KUBERNETES__CONTROLLER__NETWORK_POLICY__OPERATOR": json.dumps({
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": deployment["metadata"]["namespace"]}},
+            "podSelector": {"matchLabels": deployment["spec"]["selector"]["matchLabels"]},
+        }, separators=(",", ":"), sort_keys=True),
     }
     for absent in ("priorityClassName", "nodeSelector", "tolerations", "affinity", "imagePullSecrets",
                    "initContainers", "securityContext"):
@@ -173,6 +178,9 @@ NAMESPACED_CALLS = {
     ("", "services"): {"list", "watch", "create", "patch"},
     ("apps", "deployments"): {"list", "watch", "create", "patch"},
     ("", "events"): {"create", "patch"},
+    ("policy", "poddisruptionbudgets"): {"list", "watch", "create", "patch", "delete"},
+    ("networking.k8s.io", "ingresses"): {"list", "watch", "create", "patch", "delete"},
+    ("networking.k8s.io", "networkpolicies"): {"list", "watch", "create", "patch", "delete"},
     ("coordination.k8s.io", "leases"): {"get", "watch", "create", "update"},
 }
 CLUSTER_CALLS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
@@ -294,6 +302,20 @@ def test_every_value_renders(render: Render) -> None:
         "DASK_KUBERNETES__CONTROLLER__KUBE_API__QPS": "100",
         "DASK_KUBERNETES__CONTROLLER__KUBE_API__BURST": "150",
         "DASK_KUBERNETES__CONTROLLER__PASSES__CONCURRENCY": "30",
+        "DASK_KUBERNETES__CONTROLLER__SCHEDULER_PDB__ENABLED": "false",
+        "DASK_KUBERNETES__CONTROLLER__NETWORK_POLICY__ENABLED": "true",
+        "DASK_KUBERNETES__CONTROLLER__NETWORK_POLICY__OPERATOR": json.dumps({
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+            "podSelector": {"matchLabels": deployment["spec"]["selector"]["matchLabels"]},
+        }, separators=(",", ":"), sort_keys=True),
+        "DASK_KUBERNETES__CONTROLLER__NETWORK_POLICY__CLIENTS": json.dumps(values["networkPolicy"]["clients"], separators=(",", ":")),
+        "DASK_KUBERNETES__CONTROLLER__NETWORK_POLICY__EGRESS": json.dumps(values["networkPolicy"]["egress"], separators=(",", ":")),
+        "DASK_KUBERNETES__CONTROLLER__DASHBOARD__INGRESS__ENABLED": "true",
+        "DASK_KUBERNETES__CONTROLLER__DASHBOARD__INGRESS__HOST": "{cluster}.{namespace}.dask.example.com",
+        "DASK_KUBERNETES__CONTROLLER__DASHBOARD__INGRESS__PATH": "/dask/{namespace}/{cluster}",
+        "DASK_KUBERNETES__CONTROLLER__DASHBOARD__INGRESS__CLASS_NAME": "nginx",
+        "DASK_KUBERNETES__CONTROLLER__DASHBOARD__INGRESS__TLS_SECRET": "dask-dashboards-tls",
+        "DASK_KUBERNETES__CONTROLLER__DASHBOARD__INGRESS__ANNOTATIONS": '{"nginx.ingress.kubernetes.io/proxy-read-timeout":"3600"}',
         "POD_ID": {"fieldRef": {"fieldPath": "metadata.name"}},
         "PYTHONPATH": "/opt/dask-operator/plugins",
         "DASK_KUBERNETES__CONTROLLER__CLUSTER_DOMAIN": "cluster.example",

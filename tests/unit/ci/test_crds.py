@@ -260,6 +260,8 @@ STATUS_FIELDS = {
         "selector",
         "schedulerAddress",
         "dashboardAddress",
+        "dashboardURL",  # the dashboard plugin
+        "externalDashboardURL",
         "idleSince",
         "resources",
     },

@@ -86,7 +86,7 @@ def test_blocking_builtin_by_env(monkeypatch, cluster):
     pm = build_plugin_manager(load_entry_points=False)
     assert pm.is_blocked("legacy_cli") and not pm.has_plugin("legacy_cli")
     assert pm.has_plugin("scheduler")
-    assert pm.hook.dask_cluster_warnings(cluster=cluster) == []
+    assert [w for warnings in pm.hook.dask_cluster_warnings(cluster=cluster) for w in warnings] == []
 
 
 def test_builtin_import_failure_names_plugin():

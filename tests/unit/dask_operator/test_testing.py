@@ -67,7 +67,7 @@ def test_render_builds_every_child_like_a_pass():
     rendered = render_cluster(make_plugin_manager(), make_cluster("c", "ns", workers=2))
     assert rendered.valid and rendered.warnings == []
     assert [f"{m['kind']}/{m['metadata']['name']}" for m in rendered.children()] == [
-        "Service/c-scheduler", "Deployment/c-scheduler", "DaskWorkerGroup/c-default",
+        "PodDisruptionBudget/c-scheduler", "Service/c-scheduler", "Deployment/c-scheduler", "DaskWorkerGroup/c-default",
         "Pod/c-default-worker-0000000000", "Pod/c-default-worker-0000000001",
     ]
     assert rendered.scheduler_address == "tcp://c-scheduler.ns.svc.cluster.local:8786"

@@ -271,3 +271,14 @@ async def test_api_errors_users_can_fix_are_explained(unstarted):
     assert "RBAC" in str(forbidden) and "daskclusters is forbidden" in str(forbidden)
     other = api_error(500, "boom")
     assert cluster._explain(other) is other
+
+
+async def test_dashboard_link_is_the_exposed_url_when_the_operator_exposes_one(unstarted):
+    from dask_kubernetes.operator.kubecluster.addresses import Endpoint
+
+    cluster = unstarted(name="foo")
+    cluster._dashboard = Endpoint("127.0.0.1", 40000, "port-forward")
+    cluster._cluster = {"status": {"dashboardURL": "http://foo-scheduler.default.svc.cluster.local:8787/status"}}
+    assert cluster.dashboard_link == "http://127.0.0.1:40000/status"  # in-cluster only: the forward
+    cluster._cluster["status"]["externalDashboardURL"] = "https://foo.default.dask.example.com/status"
+    assert cluster.dashboard_link == "https://foo.default.dask.example.com/status"

@@ -1,0 +1,1 @@
+"""``kubectl dask``: a kubectl plugin for Dask clusters (installed as the ``kubectl-dask`` command)."""
