@@ -20,9 +20,10 @@ from .pluginmanager import PluginManager, build_plugin_manager, set_current
 # namespaces.
 _ALL_KINDS = (names.CLUSTER_PLURAL, names.WORKER_GROUP_PLURAL, "daskjobs", "daskautoscalers")
 CORE_RBAC_RULES: list[dict[str, Any]] = [
-    # No get: the passes read from watch-fed caches. patch: owner references of adopted groups.
-    {"apiGroups": [names.GROUP], "resources": [names.CLUSTER_PLURAL], "verbs": ["list", "watch"]},
-    {"apiGroups": [names.GROUP], "resources": [names.WORKER_GROUP_PLURAL], "verbs": ["list", "watch", "patch"]},
+    # get: only to check that a cluster which just lost children still exists before re-creating
+    # them (the passes read from watch-fed caches). patch: owner references of adopted groups.
+    {"apiGroups": [names.GROUP], "resources": [names.CLUSTER_PLURAL], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [names.GROUP], "resources": [names.WORKER_GROUP_PLURAL], "verbs": ["get", "list", "watch", "patch"]},
     {"apiGroups": [names.GROUP], "resources": ["daskjobs", "daskautoscalers"], "verbs": ["list", "watch"]},
     {"apiGroups": [names.GROUP], "resources": [f"{p}/status" for p in _ALL_KINDS], "verbs": ["patch"]},
     # Owner references with blockOwnerDeletion need update on the owner's finalizers.

@@ -75,15 +75,16 @@ the garbage collector through owner references, so the operator never deletes th
 Kept in one place so the Role and the ClusterRole cannot drift apart.
 */}}
 {{- define "dask-kubernetes-operator.namespacedRules" -}}
-# No get: the operator reads these kinds from watch-fed caches (list + watch).
+# The operator reads these kinds from watch-fed caches (list + watch); get only checks that a
+# cluster which just lost children still exists before they are re-created.
 - apiGroups: [kubernetes.dask.org]
   resources: [daskclusters]
-  verbs: [list, watch, create, delete]
+  verbs: [get, list, watch, create, delete]
 # delete: never called, but the operator adopts user-made worker groups (sets their owner
 # reference), which OwnerReferencesPermissionEnforcement allows only to who may delete them.
 - apiGroups: [kubernetes.dask.org]
   resources: [daskworkergroups]
-  verbs: [list, watch, create, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [kubernetes.dask.org]
   resources: [daskjobs]
   verbs: [list, watch, delete]

@@ -162,8 +162,8 @@ def test_deployment_runs_the_operator_hardened(render: Render) -> None:
 
 # The operator's calls, as tests/e2e/test_chart.py records them from the apiserver audit log.
 NAMESPACED_CALLS = {
-    ("kubernetes.dask.org", "daskclusters"): {"list", "watch", "create", "delete"},
-    ("kubernetes.dask.org", "daskworkergroups"): {"list", "watch", "create", "patch", "delete"},
+    ("kubernetes.dask.org", "daskclusters"): {"get", "list", "watch", "create", "delete"},
+    ("kubernetes.dask.org", "daskworkergroups"): {"get", "list", "watch", "create", "patch", "delete"},
     ("kubernetes.dask.org", "daskjobs"): {"list", "watch", "delete"},
     ("kubernetes.dask.org", "daskautoscalers"): {"list", "watch"},
     **{
