@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -110,3 +112,18 @@ class SideCluster:
     def down(self) -> None:
         subprocess.run([str(REPO / "ci" / "cluster"), "down"], env=self.env, capture_output=True,
                        timeout=300)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_answer(port: int) -> bytes | None:
+    """The body at http://127.0.0.1:<port>/, or None while nothing answers there."""
+    try:
+        body: bytes = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+        return body
+    except OSError:
+        return None

@@ -3,7 +3,6 @@
 import asyncio
 import base64
 import os
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -14,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
-from lc_helpers import IMAGE, apply, wait_for
+from lc_helpers import IMAGE, apply, free_port, http_answer, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -35,12 +34,6 @@ def start_server(kubectl, ns):
     kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/pong", "--timeout=60s", timeout=90)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_kubectl_port_forward(k8s, kubectl, namespace):
     start_server(kubectl, namespace)
     port = free_port()
@@ -48,12 +41,7 @@ def test_kubectl_port_forward(k8s, kubectl, namespace):
                              "pod/pong", f"{port}:http", "--address=127.0.0.1"],
                             env=k8s.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        def answer():
-            try:
-                return urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
-            except OSError:
-                return None
-        assert wait_for(answer, "the forwarded port", 30) == b"pong"
+        assert wait_for(lambda: http_answer(port), "the forwarded port", 30) == b"pong"
         big = urllib.request.urlopen(f"http://127.0.0.1:{port}/big", timeout=10).read()
         assert big == b"x" * 300000
         assert [urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read() for _ in range(5)] == [b"pong"] * 5

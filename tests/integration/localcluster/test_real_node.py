@@ -6,13 +6,11 @@ Runs only in the real-node tier (DASK_LOCALCLUSTER_NODE=real, see tests/conftest
 """
 
 import json
-import socket
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
-from lc_helpers import IMAGE, apply, wait_for, wait_phase
+from lc_helpers import IMAGE, apply, free_port, http_answer, wait_for, wait_phase
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
 
@@ -54,19 +52,12 @@ def test_dask_image_pulled_always_runs_with_logs_exec_and_port_forward(k8s, kube
     import distributed
     assert version == distributed.__version__
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     forward = subprocess.Popen([str(Path(k8s.bin_dir) / "kubectl"), "port-forward", "-n", namespace,
                                 "pod/pong", f"{port}:8080", "--address=127.0.0.1"],
                                env=k8s.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        def answer():
-            try:
-                return urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
-            except OSError:
-                return None
-        assert wait_for(answer, "the forwarded port", 30) == b"pong"
+        assert wait_for(lambda: http_answer(port), "the forwarded port", 30) == b"pong"
     finally:
         forward.terminate()
         forward.wait(10)
